@@ -1,0 +1,252 @@
+"""The ``dothi`` command line: one entry point for operators, wiring every package together."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from core.errors import ConfigError, DothiError
+from core.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from dothi.stack import LocalStack
+
+log = logging.getLogger("dothi")
+
+EXIT_CONFIG = 2
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%Y-%m-%dT%H:%M:%S",
+    )
+
+
+def _stack(settings: Settings) -> LocalStack:
+    from dothi.stack import LocalStack  # noqa: PLC0415
+
+    return LocalStack.at(
+        settings.home,
+        settings.pg_port,
+        settings.mqtt_port,
+        allow_anonymous=settings.mqtt_allow_anonymous,
+    )
+
+
+def _prepare_database(settings: Settings) -> None:
+    from store import areas, migrate  # noqa: PLC0415
+
+    url = settings.db_url()
+    for mig in migrate.migrate(url):
+        log.info("applied migration %04d_%s", mig.version, mig.name)
+    version, licence = migrate.timescaledb_info(url)
+    log.info("TimescaleDB %s, licence %s", version, licence)
+    n = areas.load(url)
+    log.info("areas: %d loaded", n)
+
+
+def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
+    """Start the embedded stack (unless external services are configured) and every service."""
+    from dothi.supervisor import Service, Supervisor  # noqa: PLC0415
+
+    stack = _stack(settings)
+    if settings.embedded_db:
+        stack.postgres.start()
+    if settings.embedded_broker:
+        stack.mosquitto.start()
+    try:
+        _prepare_database(settings)
+        env_for = {
+            role: {
+                "DOTHI_DATABASE_URL": settings.db_url(),
+                "DOTHI_MQTT_URL": settings.broker_url(role),
+            }
+            for role in ("ingest", "simulator")
+        }
+        services = [Service("ingest", ["ingest"], env_for["ingest"])]
+        if not args.no_simulator:
+            services.append(
+                Service("simulator", ["simulate", "--backfill-hours", "24"], env_for["simulator"])
+            )
+        _print_endpoints(settings)
+        print("dothi is up; Ctrl-C stops everything.", flush=True)
+        Supervisor(services, settings.home / "run", settings.home / "log").run()
+    finally:
+        if settings.embedded_broker:
+            stack.mosquitto.stop()
+        if settings.embedded_db:
+            stack.postgres.stop()
+    return 0
+
+
+def _print_endpoints(settings: Settings) -> None:
+    print(f"  database : {settings.db_url()}")
+    broker = settings.mqtt_url or f"mqtt://127.0.0.1:{settings.mqtt_port}"
+    print(f"  broker   : {broker}")
+    if settings.embedded_broker:
+        secrets = (settings.home / "secrets").resolve()
+        print(f"             (credentials: user dothi-admin, password in {secrets}/mqtt-admin.pw)")
+    print(f"  logs     : {(settings.home / 'log').resolve()}")
+
+
+def cmd_status(settings: Settings, _: argparse.Namespace) -> int:
+    """Say what runs and where; exit 1 when the database or the broker is down."""
+    import psycopg  # noqa: PLC0415
+
+    from dothi.stack import port_open  # noqa: PLC0415
+
+    ok = True
+    url = settings.db_url()
+    try:
+        with psycopg.connect(url, connect_timeout=3) as conn:
+            row = conn.execute(
+                "SELECT extversion, current_setting('timescaledb.license', true),"
+                " (SELECT count(*) FROM schema_migrations)"
+                " FROM pg_extension WHERE extname = 'timescaledb'"
+            ).fetchone()
+        detail = (
+            f"TimescaleDB {row[0]} ({row[1]}), {row[2]} migrations" if row else "no timescaledb"
+        )
+        print(f"database  up    {url}  {detail}")
+    except psycopg.Error as exc:
+        ok = False
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"database  DOWN  {url}  ({reason})")
+    if settings.embedded_broker:
+        host, port = "127.0.0.1", settings.mqtt_port
+        shown = f"mqtt://{host}:{port}"
+    else:
+        from urllib.parse import urlsplit  # noqa: PLC0415
+
+        parts = urlsplit(settings.mqtt_url or "")
+        host, port = parts.hostname or "", parts.port or 1883
+        shown = f"{parts.scheme}://{host}:{port}"
+    if port_open(port, host):
+        print(f"broker    up    {shown}")
+    else:
+        ok = False
+        print(f"broker    DOWN  {shown}")
+    state_file = settings.home / "run" / "services.json"
+    if state_file.exists():
+        state = json.loads(state_file.read_text())
+        for name, svc in state["services"].items():
+            pid = svc["pid"]
+            alive = pid is not None and Path(f"/proc/{pid}").exists()
+            mark = "up  " if alive else "DOWN"
+            print(f"{name:<9} {mark}  pid {pid}  restarts {svc['restarts']}  log {svc['log']}")
+    else:
+        print("services  not running under 'dothi up'")
+    return 0 if ok else 1
+
+
+def cmd_stack(settings: Settings, args: argparse.Namespace) -> int:
+    """Start or stop only the embedded database and broker."""
+    stack = _stack(settings)
+    if args.action == "start":
+        stack.start()
+        _prepare_database(settings)
+        _print_endpoints(settings)
+    else:
+        stack.stop()
+    return 0
+
+
+def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
+    from store import migrate  # noqa: PLC0415
+
+    url = settings.db_url()
+    if args.action == "migrate":
+        done = migrate.migrate(url)
+        for mig in done:
+            print(f"applied {mig.version:04d}_{mig.name}")
+        if not done:
+            print("schema is up to date")
+    version, licence = migrate.timescaledb_info(url)
+    print(f"TimescaleDB {version}, licence {licence}")
+    return 0
+
+
+def cmd_areas(settings: Settings, args: argparse.Namespace) -> int:
+    from store import areas  # noqa: PLC0415
+
+    n = areas.load(settings.db_url(), Path(args.file) if args.file else None)
+    print(f"loaded {n} areas")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dothi",
+        description="dothi: smart-city IoT data platform (MQTT -> TimescaleDB -> analytics, API).",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("up", help="start the whole platform (embedded stack by default)")
+    p.add_argument("--no-simulator", action="store_true", help="do not run the simulated city")
+    p.set_defaults(func=cmd_up)
+
+    p = sub.add_parser("status", help="show what runs and where")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("stack", help="start or stop only the embedded PostgreSQL and Mosquitto")
+    p.add_argument("action", choices=("start", "stop"))
+    p.set_defaults(func=cmd_stack)
+
+    p = sub.add_parser("db", help="database schema")
+    p.add_argument("action", choices=("migrate", "info"))
+    p.set_defaults(func=cmd_db)
+
+    p = sub.add_parser("areas", help="administrative areas")
+    p.add_argument("action", choices=("load",))
+    p.add_argument("--file", help="areas CSV (default: the shipped Nam Định file)")
+    p.set_defaults(func=cmd_areas)
+
+    return parser
+
+
+# Sub-commands implemented by other packages, which parse their own arguments.
+def _delegated() -> dict[str, Callable[[Sequence[str]], int]]:
+    return {}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"dothi: error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    _setup_logging(settings.log_level)
+    try:
+        delegated = _delegated()
+        if argv and argv[0] in delegated:
+            return delegated[argv[0]](argv[1:])
+        args = build_parser().parse_args(argv)
+        func: Callable[[Settings, argparse.Namespace], int] = args.func
+        return func(settings, args)
+    except ConfigError as exc:
+        print(f"dothi: error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except DothiError as exc:
+        print(f"dothi: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except OSError as exc:
+        print(f"dothi: error: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        # psycopg is imported lazily; its errors reach here as plain Exceptions.
+        if type(exc).__module__.startswith("psycopg"):
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            print(f"dothi: error: database: {first}", file=sys.stderr)
+            return 1
+        raise
