@@ -25,6 +25,15 @@ from analytics.aqi import (
     sub_index,
     sub_index_exact,
 )
+from analytics.us_aqi import (
+    US_BREAKPOINTS,
+    US_CATEGORIES,
+    UsPollutant,
+    us_aqi,
+    us_category,
+    us_sub_index,
+    us_sub_index_native,
+)
 
 # The decision's NowCast example, PM2.5 09:00 → 20:00 (oldest first, as printed).
 DECISION_PM25_OLDEST_FIRST = [
@@ -412,3 +421,144 @@ def test_category_rgb_and_advice() -> None:
 def test_category_out_of_range(value: int) -> None:
     with pytest.raises(ValueError, match="outside"):
         category(value)
+
+
+# --- US EPA AQI (TAD 2024) ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("pollutant", "value", "expected"),
+    [
+        # PM2.5 (µg/m³, truncated to 0.1), 2024 breakpoints.
+        ("pm25", 0.0, 0),
+        ("pm25", 9.0, 50),
+        ("pm25", 9.09, 50),  # truncates to 9.0, not into the 9.0 | 9.1 gap
+        ("pm25", 9.1, 51),
+        ("pm25", 12.0, 56),  # 51 + 49/26.3 · 2.9 = 56.40 (AQI 50 under the pre-2024 table)
+        ("pm25", 35.4, 100),
+        ("pm25", 35.5, 101),
+        ("pm25", 35.9, 102),  # 101 + 49/19.9 · 0.4 = 101.98
+        ("pm25", 55.4, 150),
+        ("pm25", 55.5, 151),
+        ("pm25", 125.4, 200),
+        ("pm25", 225.4, 300),
+        ("pm25", 225.5, 301),
+        ("pm25", 325.4, 500),
+        ("pm25", 600.0, 500),  # beyond the AQI: capped
+        # PM10 (µg/m³, integer).
+        ("pm10", 54.9, 50),  # truncates to 54
+        ("pm10", 55.0, 51),
+        ("pm10", 104.0, 75),  # 51 + 49/99 · 49 = 75.25
+        ("pm10", 604.0, 500),
+        # O3 (ppm, 3 decimals).
+        ("o3_8h", 0.054, 50),
+        ("o3_8h", 0.055, 51),
+        ("o3_8h", 0.078, 126),  # 101 + 49/0.014 · 0.007 = 125.5, rounds up
+        ("o3_8h", 0.200, 300),
+        ("o3_8h", 0.201, None),  # 8 h does not define indices above 300
+        ("o3_1h", 0.124, None),  # 1 h starts at 0.125 ppm
+        ("o3_1h", 0.125, 101),
+        ("o3_1h", 0.604, 500),
+        # CO (ppm, 1 decimal).
+        ("co_8h", 4.4, 50),
+        ("co_8h", 4.5, 51),
+        ("co_8h", 50.4, 500),
+        # SO2 and NO2 (ppb, integer).
+        ("so2_1h", 75.0, 100),
+        ("so2_1h", 304.0, 200),
+        ("so2_1h", 305.0, None),  # handed to the 24 h mean
+        ("so2_24h", 304.0, None),
+        ("so2_24h", 305.0, 201),
+        ("no2_1h", 53.0, 50),
+        ("no2_1h", 100.9, 100),  # truncates to 100
+        ("no2_1h", 101.0, 101),
+        ("no2_1h", 2049.0, 500),
+    ],
+)
+def test_us_sub_index_native(pollutant: UsPollutant, value: float, expected: int | None) -> None:
+    assert us_sub_index_native(pollutant, value) == expected
+
+
+@pytest.mark.parametrize(
+    ("pollutant", "ugm3", "expected"),
+    [
+        ("no2_1h", 188.0, 100),  # 100 ppb × 1.88
+        ("no2_1h", 189.88, 101),  # 101 ppb
+        ("o3_8h", 152.88, 126),  # 78 ppb × 1.96 = 0.078 ppm, exact despite float division
+        ("so2_1h", 196.5, 100),  # 75 ppb × 2.62
+        ("co_8h", 10_763.0, 100),  # 9.4 ppm × 1145
+        ("pm25", 35.9, 102),  # PM stays in µg/m³
+    ],
+)
+def test_us_sub_index_converts_from_ugm3(
+    pollutant: UsPollutant, ugm3: float, expected: int
+) -> None:
+    assert us_sub_index(pollutant, ugm3) == expected
+
+
+def test_us_aqi_overall() -> None:
+    result = us_aqi(pm25=12.0, no2_1h=188.0, o3_8h=100.0)
+    assert result is not None
+    # O3 100 µg/m³ = 51.02 ppb → 0.051 ppm → 50/0.054 · 0.051 = 47.2.
+    assert dict(result.sub_indices) == {"pm25": 56, "no2": 100, "o3": 47}
+    assert result.value == 100
+    assert result.dominant == "no2"
+    assert result.method == "US_EPA_AQI"
+    assert result.category.name_en == "Moderate"
+    assert result.category.advice is None
+
+
+def test_us_aqi_o3_takes_the_higher_of_1h_and_8h() -> None:
+    # 8 h 0.060 ppm = 117.6 µg/m³ → 51 + 49/0.015 · 0.005 = 67.3; 1 h 0.165 ppm = 323.4 → 151.
+    result = us_aqi(o3_8h=117.6, o3_1h=323.4)
+    assert result is not None
+    assert result.sub_indices["o3"] == 151
+    # An 8 h value above 0.200 ppm alone does not index O3.
+    assert us_aqi(o3_8h=500.0) is None
+
+
+def test_us_aqi_so2_above_304_ppb() -> None:
+    # 1 h 400 ppb = 1048 µg/m³ needs the 24 h mean.
+    # 24 h 455 ppb = 1192.1 µg/m³ → 201 + 99/299 · 150 = 250.7.
+    result = us_aqi(so2_1h=1048.0, so2_24h=1192.1)
+    assert result is not None
+    assert result.sub_indices["so2"] == 251
+    # Without a qualifying 24 h mean, the top of the 1 h scale.
+    result = us_aqi(so2_1h=1048.0)
+    assert result is not None
+    assert result.sub_indices["so2"] == 200
+
+
+def test_us_aqi_does_not_require_pm() -> None:
+    result = us_aqi(co_8h=10_763.0)
+    assert result is not None
+    assert result.value == 100
+    assert us_aqi() is None
+    assert us_aqi(pm25=math.nan) is None
+
+
+def test_us_aqi_hourly_pm_with_shared_nowcast() -> None:
+    value = nowcast(DECISION_PM25)
+    assert value is not None
+    # NowCast 20.27 → truncated 20.2 → 51 + 49/26.3 · 11.1 = 71.68.
+    assert us_sub_index("pm25", value) == 72
+
+
+def test_us_categories() -> None:
+    assert us_category(100).name_en == "Moderate"
+    assert us_category(101).name_en == "Unhealthy for Sensitive Groups"
+    assert us_category(201).name_en == "Very Unhealthy"
+    assert us_category(301).hex == "#7E0023"
+    assert [c.rgb for c in US_CATEGORIES] == [c.rgb for c in CATEGORIES]
+
+
+@given(data=st.data(), pollutant=st.sampled_from(sorted(US_BREAKPOINTS)))
+def test_us_sub_index_monotonic_and_bounded(data: st.DataObject, pollutant: UsPollutant) -> None:
+    rows = US_BREAKPOINTS[pollutant]
+    lo, hi = rows[0][0], rows[-1][1]
+    a = data.draw(st.floats(min_value=lo, max_value=hi, allow_nan=False))
+    b = data.draw(st.floats(min_value=a, max_value=hi, allow_nan=False))
+    ia, ib = us_sub_index_native(pollutant, a), us_sub_index_native(pollutant, b)
+    assert ia is not None
+    assert ib is not None
+    assert 0 <= ia <= ib <= 500
