@@ -109,6 +109,16 @@ class Settings(BaseSettings):
         description="Readings older than this are rejected (backfills need a generous value).",
     )
 
+    ingest_workers: int = Field(
+        default=1, ge=1, le=64, description="Ingest worker processes started by 'dothi ingest'."
+    )
+    ingest_metrics_port: int = Field(
+        default=9108,
+        ge=0,
+        le=65535,
+        description="Prometheus /metrics port of ingest worker 0 (worker n: +n); 0 = off.",
+    )
+
     # --- api ----------------------------------------------------------------------------------
     api_host: str = Field(default="127.0.0.1", description="Address the API listens on.")
     api_port: int = Field(default=8080, ge=1, le=65535, description="Port the API listens on.")

@@ -182,6 +182,122 @@ def cmd_areas(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
+    """Run ingest: one worker here, or N supervised worker processes."""
+    from ingest.service import run_worker  # noqa: PLC0415
+
+    if args.slot is not None:
+        return run_worker(settings, args.slot)
+    workers = args.workers or settings.ingest_workers
+    if workers == 1:
+        return run_worker(settings, 0)
+    from dothi.supervisor import Service, Supervisor  # noqa: PLC0415
+
+    services = [Service(f"ingest-{i}", ["ingest", "--slot", str(i)]) for i in range(workers)]
+    Supervisor(services, settings.home / "run" / "ingest", settings.home / "log").run()
+    return 0
+
+
+def cmd_devices(settings: Settings, args: argparse.Namespace) -> int:
+    import psycopg  # noqa: PLC0415
+
+    from dothi import devices  # noqa: PLC0415
+    from store import devices as registry  # noqa: PLC0415
+
+    if args.action == "add":
+        dev = registry.Device(
+            id=args.id,
+            kind=args.kind,
+            name=args.name,
+            area_id=args.area,
+            lat=args.lat,
+            lon=args.lon,
+            public=args.public,
+        )
+        issued = devices.add(settings, dev, credentials=not args.no_credentials)
+        print(f"device {issued.device_id} registered")
+        if issued.password:
+            print(f"  MQTT username: {issued.username}")
+            print(f"  MQTT password: {issued.password}   (shown once; store it on the device)")
+            print(f"  publish to   : dothi/v1/devices/{issued.device_id}/up")
+            print(f"  broker       : mqtt://127.0.0.1:{settings.mqtt_port}")
+        elif not settings.embedded_broker:
+            print("  external broker: provision its MQTT credential there (DOTHI_MQTT_URL is set)")
+        return 0
+    if args.action == "revoke":
+        if devices.revoke(settings, args.id):
+            print(f"MQTT credential of {args.id} removed (a connected session ends at reconnect)")
+            return 0
+        print("external broker: revoke the credential there", file=sys.stderr)
+        return 1
+    with psycopg.connect(settings.db_url()) as conn:
+        rows = registry.list_devices(conn, kind=args.kind, area_id=args.area)
+    print(f"{'id':<24} {'kind':<13} {'area':<24} {'public':<6} last_seen")
+    for d in rows:
+        seen = d.last_seen.isoformat(timespec="seconds") if d.last_seen else "-"
+        print(f"{d.id:<24} {d.kind:<13} {d.area_id or '-':<24} {_yes(d.public):<6} {seen}")
+    print(f"({len(rows)} devices)")
+    return 0
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def cmd_deadletters(settings: Settings, args: argparse.Namespace) -> int:
+    import psycopg  # noqa: PLC0415
+
+    url = settings.db_url()
+    if args.action == "replay":
+        from ingest.replay import replay  # noqa: PLC0415
+
+        outcomes = replay(settings, ids=args.id or None, reason=args.reason, limit=args.limit)
+        ok = sum(1 for o in outcomes if o.ok)
+        for o in outcomes:
+            if not o.ok:
+                print(f"#{o.id}: still refused: {o.reason}: {o.detail}")
+        print(
+            f"replayed {len(outcomes)} dead letters: {ok} ingested, "
+            f"{len(outcomes) - ok} still refused"
+        )
+        return 0
+    with psycopg.connect(url) as conn:
+        if args.action == "show":
+            if not args.id:
+                print("dothi: error: show needs --id", file=sys.stderr)
+                return EXIT_CONFIG
+            for dl_id in args.id:
+                row = conn.execute(
+                    "SELECT id, received_at, topic, reason, detail, device_id, replayed_at, payload"
+                    " FROM dead_letters WHERE id = %s",
+                    (dl_id,),
+                ).fetchone()
+                if row is None:
+                    print(f"dead letter #{dl_id} does not exist", file=sys.stderr)
+                    return 1
+                payload = bytes(row[7])
+                print(f"#{row[0]}  received {row[1].isoformat()}  topic {row[2]}")
+                print(f"  reason : {row[3]}")
+                print(f"  detail : {row[4]}")
+                print(f"  device : {row[5] or '-'}   replayed: {row[6] or 'no'}")
+                print(f"  payload ({len(payload)} bytes): {payload[:2000]!r}")
+            return 0
+        rows = conn.execute(
+            "SELECT id, received_at, reason, topic, left(detail, 80) FROM dead_letters"
+            " WHERE (%(reason)s::text IS NULL OR reason = %(reason)s)"
+            " AND replayed_at IS NULL ORDER BY id DESC LIMIT %(limit)s",
+            {"reason": args.reason, "limit": args.limit},
+        ).fetchall()
+        summary = conn.execute(
+            "SELECT reason, count(*) FROM dead_letters WHERE replayed_at IS NULL"
+            " GROUP BY reason ORDER BY count(*) DESC"
+        ).fetchall()
+    for r in rows:
+        print(f"#{r[0]:<7} {r[1].isoformat(timespec='seconds')}  {r[2]:<18} {r[3]}  {r[4]}")
+    print("by reason: " + (", ".join(f"{r}={n}" for r, n in summary) or "none"))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dothi",
@@ -208,6 +324,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=("load",))
     p.add_argument("--file", help="areas CSV (default: the shipped Nam Định file)")
     p.set_defaults(func=cmd_areas)
+
+    p = sub.add_parser("ingest", help="consume MQTT and store readings (ack after commit)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        choices=range(1, 65),
+        metavar="N",
+        help="worker processes in the shared subscription group (default DOTHI_INGEST_WORKERS)",
+    )
+    p.add_argument("--slot", type=int, help=argparse.SUPPRESS)  # one worker process of N
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("devices", help="register devices and issue their MQTT credentials")
+    dsub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    a = dsub.add_parser("add", help="register a device; on the embedded broker, issue a password")
+    a.add_argument("id", help="device id = its MQTT username and topic segment")
+    a.add_argument("--kind", default="unknown", help="air_quality, noise, weather, river_gauge, …")
+    a.add_argument("--name")
+    a.add_argument("--area", help="area id (see store/data/areas_nam_dinh.csv)")
+    a.add_argument("--lat", type=float)
+    a.add_argument("--lon", type=float)
+    a.add_argument("--public", action="store_true", help="visible on the public portal and API")
+    a.add_argument("--no-credentials", action="store_true", help="register only")
+    r = dsub.add_parser("revoke", help="remove a device's MQTT credential")
+    r.add_argument("id")
+    lst = dsub.add_parser("list", help="list registered devices")
+    lst.add_argument("--kind")
+    lst.add_argument("--area")
+    p.set_defaults(func=cmd_devices)
+
+    p = sub.add_parser("deadletters", help="inspect and replay refused input")
+    p.add_argument("action", choices=("list", "show", "replay"))
+    p.add_argument("--id", type=int, action="append", help="dead letter id (repeatable)")
+    p.add_argument("--reason", help="only this reason code (e.g. unknown_metric)")
+    p.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    p.set_defaults(func=cmd_deadletters)
 
     return parser
 

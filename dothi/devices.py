@@ -1,0 +1,64 @@
+"""Device provisioning: registry row plus MQTT credentials on the embedded broker.
+
+Each device's MQTT username is its id; the broker's ACL patterns (see ``Mosquitto.acl_base``) let
+a device publish only under ``dothi/v1/devices/<its id>/up`` and ``tele/<its id>/…``, so device A
+can never publish as device B.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import psycopg
+
+from dothi.stack import Mosquitto, delete_password, set_password
+from store import devices as registry
+
+if TYPE_CHECKING:
+    from core.settings import Settings
+
+RESERVED_PREFIX = "dothi-"
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    device_id: str
+    username: str | None
+    password: str | None  # shown once; None when the broker is external
+
+
+def _broker(settings: Settings) -> Mosquitto:
+    return Mosquitto(settings.home.resolve(), settings.mqtt_port)
+
+
+def add(settings: Settings, device: registry.Device, *, credentials: bool = True) -> Issued:
+    """Register (or update) a device and, on the embedded broker, issue its password."""
+    if device.id.startswith(RESERVED_PREFIX):
+        raise registry.DeviceError(f"device ids starting with {RESERVED_PREFIX!r} are reserved")
+    with psycopg.connect(settings.db_url()) as conn:
+        registry.upsert(conn, [device])
+    if not credentials or not settings.embedded_broker:
+        return Issued(device.id, None, None)
+    broker = _broker(settings)
+    password = secrets.token_urlsafe(18)
+    broker.passwd_file.parent.mkdir(parents=True, exist_ok=True)
+    set_password(broker.passwd_file, device.id, password)
+    broker.write_acl()  # also hands the files back to the broker's user when run as root
+    broker.reload()
+    return Issued(device.id, device.id, password)
+
+
+def revoke(settings: Settings, device_id: str) -> bool:
+    """Remove a device's MQTT credential (its registry row and data stay).
+
+    Mosquitto re-reads its password file on reload but does not disconnect a client that is
+    already connected; the device is refused at its next connect.
+    """
+    if not settings.embedded_broker:
+        return False
+    broker = _broker(settings)
+    delete_password(broker.passwd_file, device_id)
+    broker.reload()
+    return True

@@ -1,0 +1,441 @@
+"""One ingest worker: an MQTT session in the shared group, and a writer that acks after commit.
+
+Threads: paho's network loop only appends arriving messages to an inbox; the worker thread decodes,
+validates, writes a batch in one transaction and then acknowledges the batch's messages in arrival
+order. Nothing is acknowledged before its commit, so a crash at any point makes the broker
+redeliver, and the database's unique key absorbs what was already stored.
+
+Guarantees and their limits (ENVIRONMENT.md, STYLE.md B1):
+- persistent session (``clean_start=False`` + session expiry) under a stable client id, so
+  messages that arrive while the worker is down wait in the broker;
+- MQTT v5 Receive Maximum bounds the unacked messages the broker sends, which bounds memory
+  during a database outage; the broker queues the rest up to its own limits;
+- packet ids belong to one connection: acks of messages received before a reconnect are dropped
+  (the broker redelivers those; the database deduplicates them).
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import paho.mqtt.client as mqtt
+import psycopg
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from core.errors import PayloadError, TransientError
+from core.mqtturl import MqttTarget, parse_mqtt_url
+from ingest import formats
+from ingest import metrics as m
+from ingest.validate import TimeLimits, validate
+from store.writer import Batch, BatchWriter, DeadLetter, Row
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from paho.mqtt.reasoncodes import ReasonCode
+
+    from core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SYS_DROPPED_TOPIC = "$SYS/broker/publish/messages/dropped"
+RETRY_MIN_S = 0.5
+RETRY_MAX_S = 30.0
+# Reason codes after which retrying the same credentials is pointless.
+FATAL_CONNECT_CODES = {"Not authorized", "Bad user name or password", "Banned"}
+
+
+@dataclass(slots=True)
+class Inbound:
+    mid: int
+    qos: int
+    generation: int
+    topic: str
+    payload: bytes
+    received_at: datetime
+    arrived: float  # monotonic, for the flush timer and latency
+
+
+@dataclass(slots=True)
+class WorkerStats:
+    """This worker's own counts (the Prometheus metrics add up all workers of a process)."""
+
+    received: int = 0
+    acked: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    dead_letters: int = 0
+
+
+@dataclass(slots=True)
+class Parsed:
+    """A message after decoding and validation: what to store and what to keep aside."""
+
+    item: Inbound
+    device: str | None
+    rows: list[Row]
+    errors: list[PayloadError]
+
+
+class FatalIngestError(Exception):
+    """The worker cannot go on (e.g. the broker refuses its credentials)."""
+
+
+class IngestWorker:
+    """One member of the ingest shared-subscription group.
+
+    Args:
+        settings: platform settings (batch size, flush interval, session expiry …).
+        slot: worker number; the MQTT client id is ``{ingest_client_id}-{slot}`` and must stay
+            the same across restarts so the broker's session (and its queue) is resumed.
+        db_url: database URL.
+        mqtt_url: broker URL with ingest's credential.
+        after_insert: hook run in each batch transaction (rollups, latest values).
+        on_committed: called with each committed chunk just before its acks are sent (fault
+            tests use it to crash in the window between commit and ack).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        slot: int,
+        *,
+        db_url: str,
+        mqtt_url: str,
+        after_insert: Callable[[psycopg.Cursor[Any], str], None] | None = None,
+        on_committed: Callable[[list[Inbound]], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.on_committed = on_committed
+        self.slot = slot
+        self.client_id = f"{settings.ingest_client_id}-{slot}"
+        self.target: MqttTarget = parse_mqtt_url(mqtt_url)
+        self.writer = BatchWriter(
+            db_url, unknown_devices=settings.ingest_unknown_devices, after_insert=after_insert
+        )
+        self.limits = TimeLimits(
+            max_future=timedelta(seconds=settings.ingest_max_future_s),
+            max_age=timedelta(days=settings.ingest_max_age_days),
+        )
+        self.batch_size = settings.ingest_batch_size
+        self.flush_s = settings.ingest_flush_ms / 1000
+        self._inbox: list[Inbound] = []
+        self._cond = threading.Condition()
+        self._generation = 0
+        self._connected = threading.Event()
+        self._fatal: str | None = None
+        self._stopping = False
+        self.session_present: bool | None = None
+        self.stats = WorkerStats()
+        self._client = self._make_client()
+
+    # --- MQTT side (paho's thread) ------------------------------------------------------------
+    def _make_client(self) -> mqtt.Client:
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            protocol=MQTTProtocolVersion.MQTTv5,
+            manual_ack=True,
+        )
+        if self.target.username:
+            client.username_pw_set(self.target.username, self.target.password)
+        if self.target.tls:
+            client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_connect_fail = self._on_connect_fail
+        client.on_message = self._on_message
+        return client
+
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        _userdata: object,
+        flags: mqtt.ConnectFlags,
+        reason: ReasonCode,
+        _props: Properties | None,
+    ) -> None:
+        if reason.is_failure:
+            msg = f"broker {self.target.redacted()} refused {self.client_id}: {reason}"
+            if str(reason) in FATAL_CONNECT_CODES:
+                self._fatal = msg
+                with self._cond:
+                    self._cond.notify_all()
+            log.error("%s", msg)
+            return
+        with self._cond:
+            self._generation += 1
+        self.session_present = bool(flags.session_present)
+        group = self.settings.ingest_share_group
+        subs = [(f"$share/{group}/{flt}", 1) for flt in formats.SUBSCRIPTIONS]
+        if self.slot == 0:
+            subs.append((SYS_DROPPED_TOPIC, 0))
+        client.subscribe(subs)
+        m.CONNECTED.labels(str(self.slot)).set(1)
+        self._connected.set()
+        log.info(
+            "%s connected to %s (session present: %s), subscribed to %s",
+            self.client_id,
+            self.target.redacted(),
+            self.session_present,
+            ", ".join(t for t, _ in subs),
+        )
+
+    def _on_connect_fail(self, _client: mqtt.Client, _userdata: object) -> None:
+        log.warning(
+            "%s cannot reach the broker at %s; retrying", self.client_id, self.target.redacted()
+        )
+
+    def _on_disconnect(
+        self,
+        _client: mqtt.Client,
+        _userdata: object,
+        _flags: mqtt.DisconnectFlags,
+        reason: ReasonCode,
+        _props: Properties | None,
+    ) -> None:
+        self._connected.clear()
+        m.CONNECTED.labels(str(self.slot)).set(0)
+        if self._stopping:
+            log.info("%s disconnected", self.client_id)
+        else:
+            log.warning("%s lost the broker (%s); reconnecting", self.client_id, reason)
+
+    def _on_message(self, _client: mqtt.Client, _userdata: object, msg: mqtt.MQTTMessage) -> None:
+        try:
+            topic = msg.topic
+        except UnicodeDecodeError:
+            topic = msg._topic.decode("utf-8", "replace")  # noqa: SLF001 (raw topic bytes)
+        payload = msg.payload if isinstance(msg.payload, bytes) else bytes(msg.payload)
+        if topic == SYS_DROPPED_TOPIC:
+            self._note_broker_drops(payload)
+            return
+        item = Inbound(
+            msg.mid,
+            msg.qos,
+            self._generation,
+            topic,
+            payload,
+            datetime.now(UTC),
+            time.monotonic(),
+        )
+        m.MESSAGES_RECEIVED.inc()
+        with self._cond:
+            self.stats.received += 1
+            self._inbox.append(item)
+            if len(self._inbox) >= self.batch_size:
+                self._cond.notify()
+
+    def _note_broker_drops(self, payload: bytes) -> None:
+        try:
+            dropped = int(payload)
+        except ValueError:
+            return
+        previous = m.BROKER_DROPPED._value.get()  # noqa: SLF001 (read back our own gauge)
+        m.BROKER_DROPPED.set(dropped)
+        if dropped > previous:
+            log.error(
+                "the broker reports %d dropped messages (was %d): its queue limits were exceeded;"
+                " readings were lost before reaching ingest",
+                dropped,
+                int(previous),
+            )
+
+    # --- worker side ----------------------------------------------------------------------------
+    def connect(self) -> None:
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = self.settings.ingest_session_expiry_s
+        props.ReceiveMaximum = self.settings.ingest_receive_maximum
+        self._client.connect_async(
+            self.target.host,
+            self.target.port,
+            keepalive=30,
+            clean_start=False,
+            properties=props,
+        )
+        self._client.loop_start()
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self._connected.wait(timeout)
+
+    def run(self, stop: threading.Event) -> None:
+        """Consume until ``stop`` is set; flush and ack what is pending, then disconnect.
+
+        Raises:
+            FatalIngestError: the broker refused the credentials.
+        """
+        self.connect()
+        pending: list[Inbound] = []
+        try:
+            while True:
+                with self._cond:
+                    if not self._inbox and not stop.is_set() and self._fatal is None:
+                        timeout = self.flush_s
+                        if pending:
+                            timeout = max(0.0, pending[0].arrived + self.flush_s - time.monotonic())
+                        self._cond.wait(timeout)
+                    pending.extend(self._inbox)
+                    self._inbox = []
+                if self._fatal is not None:
+                    raise FatalIngestError(self._fatal)
+                m.PENDING.set(len(pending))
+                due = pending and (
+                    len(pending) >= self.batch_size
+                    or time.monotonic() - pending[0].arrived >= self.flush_s
+                    or stop.is_set()
+                )
+                if due:
+                    while pending:
+                        chunk, pending = pending[: self.batch_size], pending[self.batch_size :]
+                        if not self._commit_with_retry(chunk, stop):
+                            pending = []  # not acked: the broker redelivers them
+                            break
+                if stop.is_set():
+                    break
+        finally:
+            self._stopping = True
+            self._client.disconnect()
+            self._client.loop_stop()
+            self.writer.close()
+            m.CONNECTED.labels(str(self.slot)).set(0)
+
+    def _commit_with_retry(self, chunk: list[Inbound], stop: threading.Event) -> bool:
+        """Write ``chunk`` and ack it; retry while the database is unavailable.
+
+        Returns False when stopping before the write succeeded (nothing acked).
+        """
+        batch = self._build_batch(chunk)
+        delay = RETRY_MIN_S
+        while True:
+            try:
+                self._write(batch, chunk)
+            except TransientError as exc:
+                m.DB_ERRORS.labels("transient").inc()
+                log.warning(
+                    "batch of %d messages not written (%s); retrying in %.1f s, not acking",
+                    len(chunk),
+                    exc,
+                    delay,
+                )
+                if stop.wait(delay):
+                    return False
+                delay = min(delay * 2, RETRY_MAX_S)
+                continue
+            except psycopg.Error as exc:
+                m.DB_ERRORS.labels("permanent").inc()
+                log.error("batch rejected by the database (%s); isolating the message", exc)
+                self._isolate(chunk, stop)
+            if self.on_committed is not None:
+                self.on_committed(chunk)
+            self._ack(chunk)
+            return True
+
+    def _build_batch(self, chunk: list[Inbound]) -> Batch:
+        parsed = [self._parse(item) for item in chunk]
+        known: set[str] | None = None
+        if self.writer.unknown_devices == "reject":
+            known = self.writer.known_devices({p.device for p in parsed if p.rows and p.device})
+        batch = Batch()
+        for p in parsed:
+            if known is not None and p.rows and p.device not in known:
+                p.errors.insert(
+                    0,
+                    PayloadError(
+                        "unknown_device",
+                        f"device {p.device!r} is not registered and "
+                        "DOTHI_INGEST_UNKNOWN_DEVICES=reject",
+                    ),
+                )
+                p.rows = []
+            if p.rows:
+                batch.rows.extend(p.rows)
+                batch.devices[p.rows[0][0]] = p.item.received_at
+            if p.errors:
+                batch.dead_letters.append(_dead_letter(p))
+        return batch
+
+    def _parse(self, item: Inbound) -> Parsed:
+        max_bytes = self.settings.ingest_max_payload_bytes
+        if len(item.payload) > max_bytes:
+            err = PayloadError(
+                "oversize",
+                f"payload of {len(item.payload)} bytes exceeds the limit of {max_bytes} bytes "
+                "(DOTHI_INGEST_MAX_PAYLOAD_BYTES)",
+            )
+            return Parsed(item, None, [], [err])
+        try:
+            decoded = formats.decode(item.topic, item.payload, item.received_at)
+        except PayloadError as exc:
+            return Parsed(item, None, [], [exc])
+        v = validate(decoded, item.received_at, self.limits)
+        if not v.rows and not v.errors:
+            v.errors.append(PayloadError("no_readings", "the message holds no readings"))
+        return Parsed(item, decoded.device_id, v.rows, v.errors)
+
+    def _write(self, batch: Batch, chunk: list[Inbound]) -> None:
+        result = self.writer.write(batch)
+        self.stats.stored += result.inserted
+        self.stats.duplicates += result.duplicates
+        self.stats.dead_letters += result.dead_letters
+        m.READINGS_STORED.inc(result.inserted)
+        m.READINGS_DUPLICATE.inc(result.duplicates)
+        m.DEAD_LETTERS.inc(result.dead_letters)
+        m.DEVICES_REGISTERED.inc(result.registered)
+        m.BATCH_READINGS.observe(len(batch.rows))
+        m.COMMIT_SECONDS.observe(result.seconds)
+        for dl in batch.dead_letters:
+            m.REJECTED.labels(dl.reason).inc()
+        now = time.monotonic()
+        m.LATENCY_SECONDS.observe(now - chunk[0].arrived)
+
+    def _isolate(self, chunk: list[Inbound], stop: threading.Event) -> None:
+        """Write message by message; a message the database refuses becomes a dead letter."""
+        for item in chunk:
+            single = self._build_batch([item])
+            while not stop.is_set():
+                try:
+                    self._write(single, [item])
+                    break
+                except TransientError:
+                    stop.wait(RETRY_MIN_S)
+                except psycopg.Error as exc:
+                    dl = DeadLetter(
+                        item.topic,
+                        item.payload,
+                        "db_rejected",
+                        f"the database refused this message: {exc}".strip(),
+                    )
+                    try:
+                        self._write(Batch(dead_letters=[dl]), [item])
+                        break
+                    except TransientError:
+                        stop.wait(RETRY_MIN_S)
+
+    def _ack(self, chunk: list[Inbound]) -> None:
+        generation = self._generation
+        acked = 0
+        for item in chunk:
+            # A packet id from an earlier connection may now name another message: never ack it.
+            if item.qos > 0 and item.generation == generation:
+                self._client.ack(item.mid, item.qos)
+                acked += 1
+        m.MESSAGES_ACKED.inc(acked)
+        self.stats.acked += acked
+
+
+def _dead_letter(p: Parsed) -> DeadLetter:
+    details = "; ".join(e.detail for e in p.errors[:20])
+    if len(p.errors) > 20:
+        details += f"; … and {len(p.errors) - 20} more"
+    if p.rows:
+        details += f" ({len(p.rows)} other readings of this message were stored)"
+    return DeadLetter(p.item.topic, p.item.payload, p.errors[0].reason, details, p.device)
