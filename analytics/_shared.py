@@ -97,22 +97,31 @@ def rolling_mean(
     """Trailing mean of ``window`` samples ending at each index; NaN marks a missing sample.
 
     The mean at index ``j`` covers ``values[j-window+1 .. j]`` (samples before the start count as
-    missing). It is NaN unless at least ``min_valid`` samples of the window are present. Each
-    window is summed on its own (no running sum), so long series do not accumulate rounding drift.
+    missing). It is NaN unless at least ``min_valid`` samples of the window are present.
+    """
+    return rolling_mean_count(values, window, min_valid)[0]
+
+
+def rolling_mean_count(
+    values: npt.NDArray[np.float64], window: int, min_valid: int
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+    """:func:`rolling_mean` and the number of samples present in each window.
+
+    Each window is summed on its own (no running sum), so long series accumulate no drift.
     """
     if not 1 <= min_valid <= window:
         raise ValueError(f"min_valid must be in 1..{window}, got {min_valid}")
     n = values.shape[0]
     if n == 0:
-        return np.empty(0, dtype=np.float64)
+        return np.empty(0, dtype=np.float64), np.empty(0, dtype=np.int64)
     padded = np.concatenate((np.full(window - 1, np.nan), values.astype(np.float64)))
     windows = np.lib.stride_tricks.sliding_window_view(padded, window)
-    counts = np.count_nonzero(~np.isnan(windows), axis=1)
+    counts = np.count_nonzero(~np.isnan(windows), axis=1).astype(np.int64)
     sums = np.nansum(windows, axis=1)
     out = np.full(n, np.nan)
     ok = counts >= min_valid
     out[ok] = sums[ok] / counts[ok]
-    return out
+    return out, counts
 
 
 def to_array(values: Sequence[float | None] | npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
