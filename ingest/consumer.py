@@ -22,7 +22,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import paho.mqtt.client as mqtt
 import psycopg
@@ -98,7 +98,6 @@ class IngestWorker:
             the same across restarts so the broker's session (and its queue) is resumed.
         db_url: database URL.
         mqtt_url: broker URL with ingest's credential.
-        after_insert: hook run in each batch transaction (rollups, latest values).
         on_committed: called with each committed chunk just before its acks are sent (fault
             tests use it to crash in the window between commit and ack).
     """
@@ -110,7 +109,6 @@ class IngestWorker:
         *,
         db_url: str,
         mqtt_url: str,
-        after_insert: Callable[[psycopg.Cursor[Any], str], None] | None = None,
         on_committed: Callable[[list[Inbound]], None] | None = None,
     ) -> None:
         self.settings = settings
@@ -118,9 +116,7 @@ class IngestWorker:
         self.slot = slot
         self.client_id = f"{settings.ingest_client_id}-{slot}"
         self.target: MqttTarget = parse_mqtt_url(mqtt_url)
-        self.writer = BatchWriter(
-            db_url, unknown_devices=settings.ingest_unknown_devices, after_insert=after_insert
-        )
+        self.writer = BatchWriter(db_url, unknown_devices=settings.ingest_unknown_devices)
         self.limits = TimeLimits(
             max_future=timedelta(seconds=settings.ingest_max_future_s),
             max_age=timedelta(days=settings.ingest_max_age_days),

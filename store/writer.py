@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import psycopg
 
 from core.errors import TransientError
+from store import rollups
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -84,7 +85,8 @@ class BatchWriter:
         unknown_devices: ``register`` creates a bare ``devices`` row for a new device id;
             ``reject`` turns its readings into dead letters (``unknown_device``).
         after_insert: hook run inside the batch transaction after the insert, given the staging
-            table's name (rollup dirty marks and the latest-values table hang off it).
+            table's name; by default the rollups' dirty marks and the latest-values table
+            (:func:`store.rollups.on_batch`), which every write must keep current.
     """
 
     def __init__(
@@ -92,7 +94,7 @@ class BatchWriter:
         url: str,
         *,
         unknown_devices: Literal["register", "reject"] = "register",
-        after_insert: Callable[[psycopg.Cursor[Any], str], None] | None = None,
+        after_insert: Callable[[psycopg.Cursor[Any], str], None] | None = rollups.on_batch,
     ) -> None:
         self.url = url
         self.unknown_devices = unknown_devices

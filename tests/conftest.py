@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,13 +47,29 @@ def template_db(stack: LocalStack) -> str:
     url = stack.postgres.url(TEMPLATE_DB)
     migrate.migrate(url)
     areas.load(url)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        # TimescaleDB's scheduler connects to every database with the extension, which would
+        # block CREATE DATABASE … TEMPLATE; a template that refuses connections is left alone.
+        conn.execute(f"ALTER DATABASE {TEMPLATE_DB} WITH ALLOW_CONNECTIONS false")
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+            (TEMPLATE_DB,),
+        )
     return TEMPLATE_DB
 
 
 def _new_database(stack: LocalStack, template: str, hint: str) -> str:
     name = re.sub(r"[^a-z0-9_]", "_", hint.lower())[-40:] + "_" + uuid.uuid4().hex[:6]
     with psycopg.connect(stack.postgres.url("postgres"), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE {template}')
+        for attempt in range(50):
+            try:
+                conn.execute(f'CREATE DATABASE "{name}" TEMPLATE {template}')
+                break
+            except psycopg.errors.ObjectInUse:
+                # A background worker may still be leaving the template: wait it out.
+                if attempt == 49:
+                    raise
+                time.sleep(0.1)
     return stack.postgres.url(name)
 
 

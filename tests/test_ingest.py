@@ -228,3 +228,18 @@ def test_unknown_devices_registered_or_rejected(
             == 1
         )
     assert readings_of(fresh_db_url, known) == {"pm25": 1.0}
+
+
+def test_latest_values_follow_ingest(stack: LocalStack, fresh_db_url: str, uid: str) -> None:
+    settings = ingest_settings(stack, fresh_db_url, uid)
+    dev = f"lt-{uid}"
+    with running_worker(settings), publisher(stack.mosquitto.url("admin")) as pub:
+        pub(f"dothi/v1/devices/{dev}/up", native(NOW, pm25=30))
+        pub(f"dothi/v1/devices/{dev}/up", native(NOW - timedelta(minutes=5), pm25=99))  # late
+        wait_for(lambda: count(fresh_db_url, "SELECT count(*) FROM readings") == 2)
+    discard_session(stack, settings.ingest_client_id + "-0")
+    with psycopg.connect(fresh_db_url) as conn:
+        row = conn.execute(
+            "SELECT ts, value FROM latest WHERE device_id = %s AND metric = 'pm25'", (dev,)
+        ).fetchone()
+    assert row == (NOW, 30.0)  # the late reading did not overwrite the newer one
