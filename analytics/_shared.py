@@ -50,11 +50,6 @@ def truncate(x: float, decimals: int) -> float:
     return float(math.trunc(denoise(x * scale)) / scale)
 
 
-def is_missing(value: float | None) -> bool:
-    """A missing hourly value: ``None`` or NaN (numpy's marker for a gap)."""
-    return value is None or math.isnan(value)
-
-
 def interpolate(points: Sequence[tuple[float, float]], c: float) -> float:
     """Piecewise-linear index for concentration ``c`` on a continuous breakpoint table.
 

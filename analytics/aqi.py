@@ -33,10 +33,15 @@ from typing import TYPE_CHECKING, Final, Literal
 
 import numpy as np
 
-from analytics._shared import interpolate, is_missing, rolling_mean, round_half_up, to_array
+from analytics._shared import interpolate, rolling_mean, round_half_up, to_array
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+
+    import numpy.typing as npt
+
+    # Hourly values: a sequence with None for a gap, or a float array with NaN for a gap.
+    Hours = Sequence[float | None] | npt.NDArray[np.float64]
 
 Method = Literal["VN_AQI", "US_EPA_AQI"]
 VnTable = Literal["pm25", "pm10", "o3_1h", "o3_8h", "co", "so2", "no2"]
@@ -368,7 +373,7 @@ def sub_index(table: VnTable, concentration: float) -> int | None:
     return None if exact is None else round_half_up(exact)
 
 
-def nowcast(hours_newest_first: Sequence[float | None]) -> float | None:
+def nowcast(hours_newest_first: Hours) -> float | None:
     """NowCast of PM2.5 or PM10 from up to 12 hourly means (QĐ 1459 §2.2.1 a; US EPA alike).
 
     Args:
@@ -410,7 +415,7 @@ def nowcast(hours_newest_first: Sequence[float | None]) -> float | None:
     return sum(wt * v for wt, (_, v) in zip(weights, present, strict=True)) / sum(weights)
 
 
-def hourly_aqi(history: Mapping[str, Sequence[float | None]]) -> AqiResult | None:
+def hourly_aqi(history: Mapping[str, Hours]) -> AqiResult | None:
     """AQI giờ (QĐ 1459 §2.2.1) for one station and hour.
 
     Args:
@@ -433,7 +438,8 @@ def hourly_aqi(history: Mapping[str, Sequence[float | None]]) -> AqiResult | Non
         if pollutant in _PM:
             c = nowcast(hours)
         else:
-            c = None if not hours or is_missing(hours[0]) else hours[0]
+            first = hours[0] if len(hours) else None
+            c = None if first is None or math.isnan(first) else float(first)
         if c is None:
             continue
         idx = sub_index(_HOURLY_TABLE[pollutant], c)
@@ -459,9 +465,9 @@ class DailyConcentrations:
 
 
 def daily_concentrations(
-    day: Mapping[str, Sequence[float | None]],
+    day: Mapping[str, Hours],
     *,
-    o3_prior: Sequence[float | None] = (),
+    o3_prior: Hours = (),
     min_hours: int = MIN_HOURS_DAY,
     min_hours_8h: int = MIN_HOURS_8H,
 ) -> DailyConcentrations:

@@ -157,11 +157,17 @@ def find_exceedances(
 
     Returns:
         Exceedances sorted by start, then 1 h / 8 h / 24 h. A value equal to the limit complies
-        ("không vượt quá"). 8 h means are rolling, one for the 8 hours ending at each hour of the
-        series. 24 h means are per **local calendar day in Asia/Ho_Chi_Minh** (hours starting
+        ("không vượt quá").
+
+        8 h means are rolling: one for the 8 hours ending at each hour of the series (the first
+        windows reach before the series; those hours count as missing).
+
+        24 h means are per **local calendar day in Asia/Ho_Chi_Minh** (hours starting
         00:00…23:00 local), matching the daily means of QĐ 1459 ("01:00 to 00:00", labelled by
-        hour end) and dothi's report days. Annual means are not evaluated here. The limit in
-        force is taken on the local date of the period's last hour.
+        hour end) and dothi's report days.
+
+        Annual means are not evaluated here. The limit in force is the one on the local date of
+        the period's last hour.
 
     Raises:
         ValueError: for naive datetimes, times not on the hour, or duplicate hours.
@@ -175,33 +181,56 @@ def find_exceedances(
 
     found: list[Exceedance] = []
 
-    def check(averaging: Averaging, first: int, last: int, mean: float, count: int) -> None:
-        limit = qcvn05_limit(pollutant, averaging, _local_date(last))
-        if limit is not None and denoise(mean) > limit:
-            found.append(
-                Exceedance(
-                    pollutant, averaging, _utc(first), _utc(last + 1), float(mean), limit, count
+    def check(
+        averaging: Averaging,
+        means: npt.NDArray[np.float64],
+        counts: npt.NDArray[np.int64],
+        first_hours: npt.NDArray[np.int64],
+        length: int,
+    ) -> None:
+        limits = [
+            lim.value
+            for lim in QCVN05_2023
+            if (lim.pollutant, lim.averaging) == (pollutant, averaging)
+        ]
+        if not limits:
+            return
+        # Only periods above the lowest limit ever in force can exceed; check those one by one
+        # with the limit of their date (PM2.5 24 h changes on 2026-01-01).
+        with np.errstate(invalid="ignore"):
+            candidates = np.flatnonzero(np.round(means, 9) > min(limits))
+        for j in candidates:
+            first, last = int(first_hours[j]), int(first_hours[j]) + length - 1
+            limit = qcvn05_limit(pollutant, averaging, _local_date(last))
+            if limit is not None and denoise(float(means[j])) > limit:
+                found.append(
+                    Exceedance(
+                        pollutant,
+                        averaging,
+                        _utc(first),
+                        _utc(last + 1),
+                        float(means[j]),
+                        limit,
+                        int(counts[j]),
+                    )
                 )
-            )
 
-    if qcvn05_limit(pollutant, "1h", _local_date(h0)) is not None:
-        for j in np.flatnonzero(~np.isnan(grid)):
-            check("1h", h0 + int(j), h0 + int(j), float(grid[j]), 1)
+    grid_hours = h0 + np.arange(grid.size, dtype=np.int64)
+    check("1h", grid, (~np.isnan(grid)).astype(np.int64), grid_hours, 1)
 
     means, counts = rolling_mean_count(grid, 8, min_hours_8h)
-    for j in np.flatnonzero(~np.isnan(means)):
-        check("8h", h0 + int(j) - 7, h0 + int(j), float(means[j]), int(counts[j]))
+    check("8h", means, counts, grid_hours - 7, 8)
 
     # Pad the grid to whole local days, then one row per day.
     lead = (h0 + VN_UTC_OFFSET_HOURS) % 24
     padded = np.concatenate((np.full(lead, np.nan), grid))
     padded = np.concatenate((padded, np.full(-padded.size % 24, np.nan))).reshape(-1, 24)
-    day_counts = np.count_nonzero(~np.isnan(padded), axis=1)
-    day_sums = np.nansum(padded, axis=1)
-    for d in np.flatnonzero(day_counts >= min_hours_24h):
-        first = h0 - lead + 24 * int(d)
-        mean = float(day_sums[d] / day_counts[d])
-        check("24h", first, first + 23, mean, int(day_counts[d]))
+    day_counts = np.count_nonzero(~np.isnan(padded), axis=1).astype(np.int64)
+    day_means = np.full(day_counts.size, np.nan)
+    ok = day_counts >= min_hours_24h
+    day_means[ok] = np.nansum(padded[ok], axis=1) / day_counts[ok]
+    day_starts = h0 - lead + 24 * np.arange(day_counts.size, dtype=np.int64)
+    check("24h", day_means, day_counts, day_starts, 24)
 
     found.sort(key=lambda e: (e.start, _AVERAGING_ORDER[e.averaging]))
     return found

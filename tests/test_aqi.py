@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -276,6 +277,18 @@ def test_ties_prefer_pm() -> None:
     result = hourly_aqi({"so2": [125.0], "pm25": [25.0, 25.0]})
     assert result is not None
     assert result.dominant == "pm25"
+
+
+def test_hourly_accepts_numpy_arrays_with_nan() -> None:
+    history = {
+        "pm25": np.array([30.0, np.nan, 30.0]),
+        "no2": np.array([np.nan, 300.0]),
+        "o3": np.array([200.0]),
+    }
+    result = hourly_aqi(history)
+    assert result is not None
+    # PM2.5 NowCast 30 → 50 + 50/25 · 5 = 60; O3 1 h 200 → 100; NO2's current hour is missing.
+    assert dict(result.sub_indices) == {"pm25": 60, "o3": 100}
 
 
 def test_unknown_pollutant_is_refused() -> None:

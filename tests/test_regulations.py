@@ -144,6 +144,20 @@ def test_numpy_input_and_ordering() -> None:
     ]
 
 
+def test_a_year_of_hours_with_one_bad_day() -> None:
+    # 2025 in local days: 365 × 24 hours from 2024-12-31 17:00 UTC, PM2.5 30 µg/m³ except the
+    # local day 2025-11-20 (day 323 of the year, index 323) at 80.
+    start = np.datetime64("2024-12-31T17:00")
+    times = start + np.arange(365 * 24) * np.timedelta64(1, "h")
+    values = np.full(365 * 24, 30.0)
+    bad_day = 323  # 2025-01-01 + 323 days = 2025-11-20
+    values[bad_day * 24 : (bad_day + 1) * 24] = 80.0
+    found = find_exceedances("pm25", (times, values))
+    assert [(e.averaging, e.start, e.value, e.limit) for e in found] == [
+        ("24h", datetime(2025, 11, 19, 17, tzinfo=UTC), 80.0, 50.0)
+    ]
+
+
 def test_series_validation() -> None:
     with pytest.raises(ValueError, match="naive"):
         find_exceedances("no2", [(datetime(2025, 6, 9, 0), 1.0)])  # noqa: DTZ001
