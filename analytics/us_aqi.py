@@ -116,7 +116,6 @@ _NATIVE: Final[Mapping[UsPollutant, tuple[str, str, int]]] = MappingProxyType(
 )
 # Past the top of these tables the index is not capped but handed to another averaging time.
 _HANDED_OFF: Final = frozenset({"o3_8h", "so2_1h"})
-SO2_1H_MAX_PPB: Final = 304
 
 # EPA category names and colours (TAD Table 1). The RGB values are those of VN_AQI; the
 # Vietnamese names are dothi's translation, not an official one.
