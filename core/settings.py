@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Log level of every service."
     )
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="Log lines as readable text or one JSON object per line."
+    )
     timezone: str = Field(
         default="Asia/Ho_Chi_Minh", description="Time zone of local days in reports."
     )

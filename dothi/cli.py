@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.errors import ConfigError, DothiError
+from core.logs import setup_logging
 from core.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -20,14 +21,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("dothi")
 
 EXIT_CONFIG = 2
-
-
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%Y-%m-%dT%H:%M:%S",
-    )
 
 
 def _stack(settings: Settings) -> LocalStack:
@@ -376,7 +369,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"dothi: error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    _setup_logging(settings.log_level)
+    setup_logging(settings.log_level, settings.log_format)
     try:
         delegated = _delegated()
         if argv and argv[0] in delegated:

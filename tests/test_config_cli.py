@@ -115,3 +115,24 @@ def test_help_lists_commands() -> None:
     assert proc.returncode == 0
     for cmd in ("up", "status", "db", "areas", "stack"):
         assert cmd in proc.stdout
+
+
+def test_json_log_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+    import logging
+
+    from core.logs import setup_logging
+
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    setup_logging("INFO", "json")
+    try:
+        logging.getLogger("dothi.test").info("stored %d readings", 5, extra={"batch": 3})
+        line = capsys.readouterr().err.strip().splitlines()[-1]
+    finally:
+        root.handlers[:], root.level = saved[0], saved[1]
+    record = json.loads(line)
+    assert record["message"] == "stored 5 readings"
+    assert record["level"] == "INFO"
+    assert record["logger"] == "dothi.test"
+    assert record["batch"] == 3

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.reasoncodes import ReasonCode
 
 from core.settings import Settings, load_settings
 from dothi import devices
@@ -38,9 +39,7 @@ def publish_v5(client: mqtt.Client, topic: str, payload: str) -> int:
     codes: list[int] = []
     done = threading.Event()
 
-    def on_publish(
-        _c: mqtt.Client, _u: object, _mid: int, reason: mqtt.ReasonCode, _p: object
-    ) -> None:
+    def on_publish(_c: mqtt.Client, _u: object, _mid: int, reason: ReasonCode, _p: object) -> None:
         codes.append(reason.value)
         done.set()
 
