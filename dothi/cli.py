@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import sys
@@ -354,12 +355,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
     p.set_defaults(func=cmd_deadletters)
 
+    for name, (_, help_line) in DELEGATED.items():
+        sub.add_parser(name, help=help_line, add_help=False)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
     return parser
 
 
-# Sub-commands implemented by other packages, which parse their own arguments.
-def _delegated() -> dict[str, Callable[[Sequence[str]], int]]:
-    return {}
+# Modules adding sub-commands: each has ``register(sub)``, which adds its parsers and sets
+# ``func(settings, args) -> int`` on them (see dothi/cmd_*.py).
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
+# Sub-commands implemented by other packages' own ``main(argv) -> int`` (they parse their own
+# arguments): name -> (module, help line).
+DELEGATED: dict[str, tuple[str, str]] = {
+    "simulate": ("simulators.cli", "run the simulated Nam Định (see 'dothi simulate --help')"),
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -371,9 +383,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     setup_logging(settings.log_level, settings.log_format)
     try:
-        delegated = _delegated()
-        if argv and argv[0] in delegated:
-            return delegated[argv[0]](argv[1:])
+        if argv and argv[0] in DELEGATED:
+            module = importlib.import_module(DELEGATED[argv[0]][0])
+            code: int = module.main(argv[1:])
+            return code
         args = build_parser().parse_args(argv)
         func: Callable[[Settings, argparse.Namespace], int] = args.func
         return func(settings, args)
