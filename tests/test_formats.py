@@ -640,6 +640,11 @@ def test_senml_names() -> None:
     assert ok(NATIVE, [{"bn": "dev", "n": ":pm25", "v": 1}]).readings[0].name == ":pm25"
     fails(NATIVE, [{"n": ":pm25", "v": 1}], "wrong_shape")
     assert ok(NATIVE, [{"n": "a-b:c./d_e", "v": 1}]).readings[0].name == "a-b:c./d_e"
+    # The rule follows bn when it is redefined to empty, also for a name seen before.
+    decoded = ok(NATIVE, [{"bn": "dev", "n": ":x", "v": 1}, {"bn": "", "n": ":x", "v": 2}])
+    assert [r.value for r in decoded.readings] == [1.0]
+    assert decoded.errors[0].detail.startswith("[1].n: ':x' is not a SenML name")
+    fails(NATIVE, [{"n": ["pm25"], "v": 1}], "wrong_shape")
 
 
 @pytest.mark.parametrize(

@@ -37,6 +37,8 @@ LABELS: Final = frozenset(
 )
 
 # Times below 2^28 s (about 8.5 years) are relative to "now" (RFC 8428 §4.5.3).
+_BASE_LABELS: Final = frozenset(("bn", "bt", "bu", "bv", "bs"))
+
 _RELATIVE_LIMIT: Final = 2**28
 _SUPPORTED_VERSION: Final = 10
 
@@ -89,44 +91,55 @@ def decode_records(device_id: str, records: list[Any], received_at: datetime) ->
     last_time: float | None = None
     last_ts: datetime | None = None
 
+    # Names already checked in this pack; packs repeat a few names many times.
+    good_names: set[str] = set()
+
     for index, record in enumerate(records):
-        where = f"[{index}]"
         if not isinstance(record, dict):
             errors.append(
-                PayloadError("wrong_shape", f"{where}: expected an object, got {describe(record)}")
+                PayloadError(
+                    "wrong_shape", f"[{index}]: expected an object, got {describe(record)}"
+                )
             )
             continue
-        _check_understood(record, where)
+        # One C-level test in the usual case: only known labels and no version to check.
+        if "bver" in record or not LABELS.issuperset(record):
+            _check_understood(record, index)
 
-        # Base fields: a bad one would silently shift every later record, so it is fatal.
-        if "bn" in record:
-            base_name = _base_name(record["bn"], where)
-        if "bt" in record:
-            base_time = _base_number(record, "bt", where)
-        if "bu" in record:
-            base_unit = check_unit(record["bu"], f"{where}.bu")
-        if "bv" in record:
-            base_value = _base_number(record, "bv", where)
-        if "bs" in record:
-            base_sum = _base_number(record, "bs", where)
+        if not _BASE_LABELS.isdisjoint(record):
+            # A bad base field would silently shift every later record, so it is fatal.
+            if "bn" in record:
+                base_name = _base_name(record["bn"], index)
+            if "bt" in record:
+                base_time = _base_number(record, "bt", index)
+            if "bu" in record:
+                base_unit = check_unit(record["bu"], f"[{index}].bu")
+            if "bv" in record:
+                base_value = _base_number(record, "bv", index)
+            if "bs" in record:
+                base_sum = _base_number(record, "bs", index)
 
         try:
-            value = _value(record, where, base_value, base_sum)
+            value = _value(record, index, base_value, base_sum)
             if value is None:
                 continue
-            name = _name(record.get("n", ""), base_name, where)
-            unit = check_unit(record["u"], f"{where}.u") if "u" in record else base_unit
+            name = record.get("n", "")
+            if not isinstance(name, str) or name not in good_names:
+                name = _name(name, base_name, index)
+                if name[0] in _NAME_START:  # valid whatever bn is, so safe to remember
+                    good_names.add(name)
+            unit = check_unit(record["u"], f"[{index}].u") if "u" in record else base_unit
             time = base_time
             if "t" in record:
                 offset = as_float(record["t"])
                 if offset is None:
-                    raise number_error(record["t"], f"{where}.t", "wrong_shape")
+                    raise number_error(record["t"], f"[{index}].t", "wrong_shape")
                 time += offset
             if time != last_time:
                 if time < _RELATIVE_LIMIT:
-                    last_ts = relative(received_at, time, f"{where}.t").astimezone(UTC)
+                    last_ts = relative(received_at, time, f"[{index}].t").astimezone(UTC)
                 else:
-                    last_ts = from_unix(time, f"{where}.t")
+                    last_ts = from_unix(time, f"[{index}].t")
                 last_time = time
         except PayloadError as exc:
             errors.append(exc)
@@ -135,8 +148,9 @@ def decode_records(device_id: str, records: list[Any], received_at: datetime) ->
     return finish(decoded, "the SenML pack has no records with a value")
 
 
-def _check_understood(record: dict[str, Any], where: str) -> None:
+def _check_understood(record: dict[str, Any], index: int) -> None:
     """Refuse what RFC 8428 says a receiver that does not understand it must refuse."""
+    where = f"[{index}]"
     if "bver" in record:
         version = record["bver"]
         if isinstance(version, bool) or not isinstance(version, int):
@@ -157,7 +171,8 @@ def _check_understood(record: dict[str, Any], where: str) -> None:
             )
 
 
-def _base_name(value: object, where: str) -> str:
+def _base_name(value: object, index: int) -> str:
+    where = f"[{index}]"
     if not isinstance(value, str):
         raise PayloadError("wrong_shape", f"{where}.bn: expected a string, got {describe(value)}")
     if value and (value[0] not in _NAME_START or _NAME_CHARS.fullmatch(value) is None):
@@ -169,15 +184,16 @@ def _base_name(value: object, where: str) -> str:
     return value
 
 
-def _base_number(record: dict[str, Any], label: str, where: str) -> float:
+def _base_number(record: dict[str, Any], label: str, index: int) -> float:
     value = record[label]
     num = as_float(value)
     if num is None:
-        raise number_error(value, f"{where}.{label}", "wrong_shape")
+        raise number_error(value, f"[{index}].{label}", "wrong_shape")
     return num
 
 
-def _name(name: object, base_name: str, where: str) -> str:
+def _name(name: object, base_name: str, index: int) -> str:
+    where = f"[{index}]"
     if not isinstance(name, str):
         raise PayloadError("wrong_shape", f"{where}.n: expected a string, got {describe(name)}")
     if not name:
@@ -198,7 +214,7 @@ def _name(name: object, base_name: str, where: str) -> str:
     return name
 
 
-def _value(record: dict[str, Any], where: str, base_value: float, base_sum: float) -> float | None:
+def _value(record: dict[str, Any], index: int, base_value: float, base_sum: float) -> float | None:
     """The record's resolved numeric value, or None for a record that only sets base fields.
 
     Raises:
@@ -207,42 +223,44 @@ def _value(record: dict[str, Any], where: str, base_value: float, base_sum: floa
     """
     count = ("v" in record) + ("vb" in record) + ("vs" in record) + ("vd" in record)
     if count > 1:
-        raise PayloadError("wrong_shape", f"{where}: a record may carry only one of v, vb, vs, vd")
+        raise PayloadError(
+            "wrong_shape", f"[{index}]: a record may carry only one of v, vb, vs, vd"
+        )
     if "v" in record:
         raw = record["v"]
         num = as_float(raw)
         if num is None:
-            raise number_error(raw, f"{where}.v", "wrong_shape")
-        return _finite(base_value + num, where, "bv + v")
+            raise number_error(raw, f"[{index}].v", "wrong_shape")
+        return _finite(base_value + num, index, "bv + v")
     if "vb" in record:
         flag = record["vb"]
         if not isinstance(flag, bool):
             raise PayloadError(
-                "wrong_shape", f"{where}.vb: expected true or false, got {describe(flag)}"
+                "wrong_shape", f"[{index}].vb: expected true or false, got {describe(flag)}"
             )
         return 1.0 if flag else 0.0
     if "vs" in record or "vd" in record:
         label = "vs" if "vs" in record else "vd"
         kind = "string" if label == "vs" else "data"
         raise PayloadError(
-            "wrong_type", f"{where}.{label}: a {kind} value is not a number dothi can store"
+            "wrong_type", f"[{index}].{label}: a {kind} value is not a number dothi can store"
         )
     if "s" in record:
         # A sum counts only when it is the record's only value (RFC 8428 §4.2).
         raw = record["s"]
         num = as_float(raw)
         if num is None:
-            raise number_error(raw, f"{where}.s", "wrong_shape")
-        return _finite(base_sum + num, where, "bs + s")
+            raise number_error(raw, f"[{index}].s", "wrong_shape")
+        return _finite(base_sum + num, index, "bs + s")
     if "n" not in record:
         # Only base fields (or labels dothi does not use): nothing to store, nothing wrong.
         return None
     raise PayloadError(
-        "wrong_shape", f"{where}: record has a name but no value (v, vb, vs, vd or s)"
+        "wrong_shape", f"[{index}]: record has a name but no value (v, vb, vs, vd or s)"
     )
 
 
-def _finite(value: float, where: str, what: str) -> float:
+def _finite(value: float, index: int, what: str) -> float:
     if value - value == 0.0:  # false for inf and NaN
         return value
-    raise PayloadError("not_finite", f"{where}: {what} is beyond the float range")
+    raise PayloadError("not_finite", f"[{index}]: {what} is beyond the float range")
