@@ -604,11 +604,25 @@ def escalate(
     details: Mapping[str, Any] | None = None,
     at: datetime | None = None,
     notify: bool = True,
+    direction: Literal["up", "down"] | None = None,
 ) -> Alert:
     """Change an unresolved alert's severity (``escalated`` up, ``deescalated`` down).
 
     A rising severity sends an acknowledged alert back to ``open``: the acknowledgement was
     given for a lesser situation.
+
+    Args:
+        conn: a connection.
+        alert_id: the alert.
+        severity: the new severity.
+        message: the alert's new message.
+        value: the value behind the change.
+        threshold: the threshold now crossed, if it changed.
+        details: facts merged into the alert's details (e.g. the new alarm level).
+        at: when (default now()).
+        notify: queue the event for the notification channels.
+        direction: for a change of level within the same severity (flood alarm level I → II,
+            both warnings): ``up`` or ``down``. Without it, an unchanged severity is a no-op.
 
     Raises:
         AlertNotFound: no such alert.
@@ -618,9 +632,12 @@ def escalate(
         alert = _locked(conn, alert_id)
         if alert.state == "resolved":
             raise AlertStateError(alert_id, alert.state, "escalate", "")
-        if severity == alert.severity:
+        if severity == alert.severity and direction is None:
             return alert
-        up = SEVERITY_RANK[severity] > SEVERITY_RANK[alert.severity]
+        if severity != alert.severity:
+            up = SEVERITY_RANK[severity] > SEVERITY_RANK[alert.severity]
+        else:
+            up = direction == "up"
         to_state: State = "open" if up else alert.state
         merged = {**alert.details, **(details or {})}
         _add_event(
@@ -675,8 +692,8 @@ def update_value(
 def set_flapping(
     conn: psycopg.Connection[Any],
     alert_id: int,
-    flapping: bool,
     *,
+    flapping: bool,
     details: Mapping[str, Any] | None = None,
     at: datetime | None = None,
 ) -> Alert:
