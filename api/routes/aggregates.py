@@ -1,0 +1,193 @@
+"""Aggregates over any interval, from the right rollup tier (store.queries.aggregate)."""
+
+import csv
+import io
+import json
+import math
+from collections.abc import Sequence
+from itertools import groupby
+from typing import Annotated, Final, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+
+from api import objects
+from api.const import CSV, NDJSON
+from api.deps import Caller, Conn, State
+from api.models import Aggregates, Point, Series
+from api.params import (
+    Align,
+    AreaId,
+    DeviceIdList,
+    End,
+    Format,
+    Kind,
+    MetricList,
+    Start,
+    check_metrics,
+    check_range,
+    parse_interval,
+)
+from api.problems import invalid, too_large
+from api.routes.common import ERRORS, NOT_FOUND
+from core.metrics import METRICS
+from store import catalog, queries
+from store.queries import AggRow
+
+router = APIRouter(tags=["aggregates"], responses=ERRORS)
+
+Func = Literal["avg", "min", "max", "sum", "count", "first", "last"]
+MAX_DEVICES: Final = 500
+_ALT: Final = {
+    "content": {
+        CSV.split(";")[0]: {"schema": {"type": "string"}},
+        NDJSON: {"schema": {"type": "string"}},
+    }
+}
+
+
+@router.get(
+    "/aggregates",
+    summary="Aggregated readings per bucket",
+    response_model=Aggregates,
+    response_model_exclude_unset=True,
+    responses={**NOT_FOUND, 200: _ALT},
+)
+async def aggregates(  # noqa: PLR0917 (one parameter per query option)
+    caller: Caller,
+    conn: Conn,
+    state: State,
+    request: Request,
+    start: Start,
+    end: End,
+    metrics: MetricList = None,
+    device_ids: DeviceIdList = None,
+    area_id: AreaId = None,
+    kind: Kind = None,
+    interval: Annotated[
+        str, Query(description="bucket width: 30s, 15m, 1h, 1d, 1w", max_length=10)
+    ] = "1h",
+    funcs: Annotated[
+        list[Func] | None, Query(alias="func", description="avg (default), min, max, sum …")
+    ] = None,
+    align: Annotated[
+        Align, Query(description="bucket boundaries in UTC, or local (Asia/Ho_Chi_Minh) days")
+    ] = "utc",
+    combine: Annotated[
+        bool, Query(description="one series per metric over all the devices")
+    ] = False,
+    fmt: Annotated[Format, Query(alias="format")] = "json",
+) -> Aggregates | Response:
+    """Buckets of ``interval`` over ``[start, end)`` for several devices and metrics at once.
+
+    Name devices with ``device_id`` (repeatable), or take every visible device of an area
+    (``area_id``, including the areas below it) and/or a ``kind``. Local alignment starts days
+    at midnight in Asia/Ho_Chi_Minh. The answer comes from the coarsest exact rollup tier,
+    with raw readings for buckets not rolled up yet (``source`` says which). At most
+    ``aggregate_max_points`` (100,000) buckets × series per request.
+    """
+    cfg = state.config
+    start, end = check_range(start, end)
+    width = parse_interval(interval)
+    mets = check_metrics(metrics, required=True) or []
+    chosen: list[Func] = list(dict.fromkeys(funcs or ["avg"]))
+    where = (request.method, request.url.path)
+    if device_ids:
+        ids = await objects.devices(conn, state, caller, device_ids, where)
+    elif area_id is not None or kind is not None:
+        if area_id is not None:
+            await objects.area(conn, area_id)
+        flt = catalog.DeviceFilter(kind=kind, area_id=area_id)
+        ids = await objects.area_devices(conn, caller, flt, MAX_DEVICES)
+    else:
+        raise invalid("query", "device_id", "give device_id, area_id or kind")
+    buckets = math.ceil((end - start) / width)
+    series = len(mets) * (1 if combine else max(1, len(ids)))
+    if buckets * series > cfg.aggregate_max_points:
+        raise too_large(
+            "interval",
+            f"{buckets} buckets x {series} series exceeds {cfg.aggregate_max_points} points;"
+            " use a longer interval, a shorter range or fewer series",
+        )
+    rows: list[AggRow] = []
+    if ids:
+        try:
+            rows = await state.db.run_sync(
+                queries.aggregate,
+                ids,
+                mets,
+                start,
+                end,
+                width,
+                chosen,
+                align == "local",
+                combine_devices=combine,
+            )
+        except ValueError as exc:  # the store refuses what the checks above let through
+            raise invalid("query", "interval", str(exc)) from None
+    if fmt == "csv":
+        return Response(_csv(rows, chosen), media_type=CSV)
+    if fmt == "ndjson":
+        return Response(_ndjson(rows, chosen), media_type=NDJSON)
+    return Aggregates(
+        start=start,
+        end=end,
+        interval_s=int(width.total_seconds()),
+        align=align,
+        funcs=list(chosen),
+        series=_series(rows, chosen),
+    )
+
+
+def _point(row: AggRow, funcs: Sequence[str]) -> Point:
+    values = {f: row.values[f] for f in funcs if f != "count"}
+    return Point(bucket=row.bucket, count=row.count, **values)
+
+
+def _series(rows: list[AggRow], funcs: Sequence[str]) -> list[Series]:
+    out = []
+    for (device_id, metric), group in groupby(rows, key=lambda r: (r.device_id, r.metric)):
+        items = list(group)
+        out.append(
+            Series(
+                device_id=device_id,
+                metric=metric,
+                unit=METRICS[metric].unit if metric in METRICS else "",
+                source=sorted({s for r in items for s in r.source.split("+")}),
+                points=[_point(r, funcs) for r in items],
+            )
+        )
+    return out
+
+
+def _csv(rows: list[AggRow], funcs: Sequence[str]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    extra = [f for f in funcs if f != "count"]
+    w.writerow(["bucket", "device_id", "metric", "unit", "count", *extra])
+    for r in rows:
+        unit = METRICS[r.metric].unit if r.metric in METRICS else ""
+        vals = [_num(r.values.get(f)) for f in extra]
+        w.writerow([r.bucket.isoformat(), r.device_id or "", r.metric, unit, r.count, *vals])
+    return buf.getvalue()
+
+
+def _ndjson(rows: list[AggRow], funcs: Sequence[str]) -> str:
+    extra = [f for f in funcs if f != "count"]
+    lines = [
+        json.dumps(
+            {
+                "bucket": r.bucket.isoformat(),
+                "device_id": r.device_id,
+                "metric": r.metric,
+                "count": r.count,
+                **{f: r.values.get(f) for f in extra},
+            },
+            ensure_ascii=False,
+        )
+        for r in rows
+    ]
+    return "".join(line + "\n" for line in lines)
+
+
+def _num(v: float | None) -> str:
+    return "" if v is None else repr(float(v))
