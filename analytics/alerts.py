@@ -336,6 +336,21 @@ def history(conn: psycopg.Connection[Any], alert_id: int) -> list[AlertEvent]:
     return [_event(r) for r in rows]
 
 
+def events_with_alerts(
+    conn: psycopg.Connection[Any], event_ids: Collection[int]
+) -> list[tuple[AlertEvent, Alert]]:
+    """Events by id with their alerts (as they are now), in event order."""
+    cols = ", ".join(f"a.{c.strip()}" for c in _ALERT_COLUMNS.split(","))
+    ecols = ", ".join(f"e.{c.strip()}" for c in _EVENT_COLUMNS.split(","))
+    rows = conn.execute(
+        f"SELECT {ecols}, {cols} FROM alert_events AS e JOIN alerts AS a ON a.id = e.alert_id"
+        " WHERE e.id = ANY(%s::bigint[]) ORDER BY e.id",
+        (list(event_ids),),
+    ).fetchall()
+    n = len(_EVENT_COLUMNS.split(","))
+    return [(_event(r[:n]), _alert(r[n:])) for r in rows]
+
+
 def open_alerts_for_rule(
     conn: psycopg.Connection[Any], rule_id: str
 ) -> dict[tuple[str, str], Alert]:
@@ -809,6 +824,7 @@ __all__ = [
     "auto_resolve",
     "comment",
     "escalate",
+    "events_with_alerts",
     "get_alert",
     "history",
     "list_alerts",
