@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from simulators.city import DeviceSpec
     from simulators.environment import Environment
     from simulators.prng import FloatArray, IntArray
+    from simulators.scenarios import Scenario
 
 Values = dict[str, "FloatArray"]
 
@@ -108,20 +109,24 @@ def smart_meter(device: DeviceSpec, t: FloatArray, env: Environment) -> Values:
     pf = 0.95 - 0.06 * weight[idx] - 0.06 * (power < 250.0)
     pf = np.clip(pf + 0.01 * prng.smooth(env.key("device", device.id, "pf"), t, 1800), 0.7, 0.99)
     current = power / (voltage * pf)
-    energy = meter_energy(device, t)
-    share = env.scenario.tamper_share(device) if env.scenario else None
-    if share is not None and env.scenario is not None:
-        energy = _tampered(
-            device, t=t, energy=energy, start=env.scenario.start, end=env.scenario.end, share=share
-        )
     return {
         "voltage": voltage,
         "current": current,
         "power": power,
         "power_factor": pf,
         "frequency": np.clip(frequency, 49.85, 50.15),
-        "energy": energy,
+        "energy": _meter_counter(device, t, env.scenario),
     }
+
+
+def _meter_counter(device: DeviceSpec, t: FloatArray, scenario: Scenario | None) -> FloatArray:
+    energy = meter_energy(device, t)
+    share = scenario.tamper_share(device) if scenario else None
+    if share is not None and scenario is not None:
+        energy = _tampered(
+            device, t=t, energy=energy, start=scenario.start, end=scenario.end, share=share
+        )
+    return energy
 
 
 def _tampered(
@@ -173,20 +178,11 @@ def street_light(device: DeviceSpec, t: FloatArray, env: Environment) -> Values:
     lit = (hour >= on[idx]) | (hour < off[idx])
     dimmed = (hour >= profiles.LIGHT_DIM_FROM_HOUR) | (hour < off[idx])
     dimming = np.where(lit, np.where(dimmed, profiles.LIGHT_DIM_LEVEL, 100.0), 0.0)
-    energy = (
-        _start_value(device, 50.0, 2500.0)
-        + (rated * _lamp_hours(t) + _STANDBY_W * (t - _ORIGIN_T) / HOUR_S) / 1000.0
-    )
     window = env.scenario.stuck_window(device) if env.scenario else None
     if window is not None:
-        start, end = window
-        stuck = (t >= start) & (t < end)
+        stuck = (t >= window[0]) & (t < window[1])
         lit = lit | stuck
         dimming = np.where(stuck, 100.0, dimming)
-        # Energy drawn beyond the schedule while stuck at full power.
-        upto = np.clip(t, start, end)
-        scheduled = _lamp_hours(upto) - _lamp_hours(np.array([start]))
-        energy = energy + rated / 1000.0 * ((upto - start) / HOUR_S - scheduled)
     jitter = 1.0 + 0.01 * prng.normal(
         env.key("white", device.id, "lamp"), np.round(t).astype(np.int64)
     )
@@ -195,8 +191,24 @@ def street_light(device: DeviceSpec, t: FloatArray, env: Environment) -> Values:
         "lamp_on": lit.astype(np.float64),
         "dimming": dimming,
         "power": power,
-        "energy": energy,
+        "energy": _light_counter(device, t, env.scenario),
     }
+
+
+def _light_counter(device: DeviceSpec, t: FloatArray, scenario: Scenario | None) -> FloatArray:
+    rated = device.number("lamp_power_w", 100.0)
+    energy = (
+        _start_value(device, 50.0, 2500.0)
+        + (rated * _lamp_hours(t) + _STANDBY_W * (t - _ORIGIN_T) / HOUR_S) / 1000.0
+    )
+    window = scenario.stuck_window(device) if scenario else None
+    if window is not None:
+        start, end = window
+        # Energy drawn beyond the schedule while stuck at full power.
+        upto = np.clip(t, start, end)
+        scheduled = _lamp_hours(upto) - _lamp_hours(np.array([start]))
+        energy = energy + rated / 1000.0 * ((upto - start) / HOUR_S - scheduled)
+    return np.asarray(energy)
 
 
 # -- rooftop solar -----------------------------------------------------------------------------
@@ -225,7 +237,7 @@ def _solar_table(seed: int, area_id: str) -> tuple[FloatArray, FloatArray, Float
 
 def solar(device: DeviceSpec, t: FloatArray, env: Environment) -> Values:
     """A rooftop PV system: a bell between sunrise and sunset, cloudier on rainy days."""
-    rise, sets, peak, cum = _solar_table(env.seed, device.area_id)
+    rise, sets, peak, _ = _solar_table(env.seed, device.area_id)
     idx, hour = _day_index(t)
     capacity = device.number("capacity_kwp", 5.0)
     u = (hour - rise[idx]) / (sets[idx] - rise[idx])
@@ -235,8 +247,31 @@ def solar(device: DeviceSpec, t: FloatArray, env: Environment) -> Values:
         t, 900, "area", device.area_id, "cloud"
     )
     power = capacity * 1000.0 * peak[idx] * bell * np.clip(passing, 0.15, 1.2)
+    return {"power": power, "energy": _solar_counter(device, t, env.seed)}
+
+
+def _solar_counter(device: DeviceSpec, t: FloatArray, seed: int) -> FloatArray:
+    rise, sets, peak, cum = _solar_table(seed, device.area_id)
+    idx, hour = _day_index(t)
     day_len = sets[idx] - rise[idx]
-    energy = _start_value(device, 10.0, 6000.0) + capacity * (
-        cum[idx] + peak[idx] * day_len * _bell_cum(u)
+    u = (hour - rise[idx]) / day_len
+    capacity = device.number("capacity_kwp", 5.0)
+    return np.asarray(
+        _start_value(device, 10.0, 6000.0)
+        + capacity * (cum[idx] + peak[idx] * day_len * _bell_cum(u))
     )
-    return {"power": power, "energy": energy}
+
+
+def counter(device: DeviceSpec, t: FloatArray, env: Environment) -> FloatArray:
+    """Only the energy counter of an energy device (cheap: no weather, no noise).
+
+    Raises:
+        ValueError: the device has no energy counter.
+    """
+    if device.kind == "smart_meter":
+        return _meter_counter(device, t, env.scenario)
+    if device.kind == "street_light":
+        return _light_counter(device, t, env.scenario)
+    if device.kind == "solar":
+        return _solar_counter(device, t, env.seed)
+    raise ValueError(f"device {device.id} ({device.kind}) has no energy counter")

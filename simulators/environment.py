@@ -109,10 +109,19 @@ class Environment:
                 memo = fn(area, self.grid)
                 self._memo[(name, area)] = memo
             return np.interp(t, self.grid, memo)
-        # Outside the stretch (e.g. the start of an older fault episode): same absolute grid.
-        grid = np.arange(np.floor(lo / FIELD_STEP_S), np.ceil(hi / FIELD_STEP_S) + 1)
-        grid = grid * FIELD_STEP_S
-        return np.interp(t, grid, fn(area, grid))
+        # Outside the stretch (an older fault episode, a counter reset months ago): the same
+        # absolute grid, evaluated only around each cluster of times.
+        out = np.empty_like(t)
+        order = np.argsort(t)
+        ts = t[order]
+        for part in np.split(np.arange(ts.size), np.nonzero(np.diff(ts) > DAY_S)[0] + 1):
+            chunk = ts[part]
+            grid = np.arange(
+                np.floor(chunk[0] / FIELD_STEP_S), np.ceil(chunk[-1] / FIELD_STEP_S) + 1
+            )
+            grid = grid * FIELD_STEP_S
+            out[order[part]] = np.interp(chunk, grid, fn(area, grid))
+        return out
 
     def common_noise(self, t: FloatArray, period: float, *parts: object) -> FloatArray:
         """Smooth unit noise shared by many devices (province or area level), computed once."""

@@ -236,6 +236,7 @@ def apply_value_faults(
     plan: FaultPlan,
     *,
     clean: Callable[[FloatArray], dict[str, FloatArray]],
+    counter: Callable[[FloatArray], FloatArray] | None = None,
 ) -> dict[str, FloatArray]:
     """Apply the value faults to a device's readings at times ``t``.
 
@@ -244,7 +245,9 @@ def apply_value_faults(
         t: reading times.
         values: clean values per metric, aligned with ``t``.
         plan: the fault rates.
-        clean: the device's clean values at other times (stuck values, counters at a reset).
+        clean: the device's clean values at other times (the value a metric sticks at).
+        counter: the device's energy counter at other times (where a reset happened); taken
+            from ``clean`` when None.
 
     Returns:
         The values as the faulty device reports them.
@@ -253,7 +256,8 @@ def apply_value_faults(
     if not plan.active(device.id) or t.size == 0:
         return out
     if "energy" in out and plan.rate(device.id, "counter-reset") > 0:
-        out["energy"] = _counter_reset(device, t, out["energy"], plan, clean)
+        at_times = counter or (lambda at: clean(at)["energy"])
+        out["energy"] = _counter_reset(device, t, out["energy"], plan, at_times)
     _drift(device, t, out, plan)
     _flatline(device, t, out, plan, clean)
     _spike(device, t, out, plan)
@@ -271,7 +275,7 @@ def _counter_reset(
     t: FloatArray,
     energy: FloatArray,
     plan: FaultPlan,
-    clean: Callable[[FloatArray], dict[str, FloatArray]],
+    counter: Callable[[FloatArray], FloatArray],
 ) -> FloatArray:
     days = profiles.local_day(t)
     cand = np.arange(int(days.min()) - _RESET_LOOKBACK_DAYS, int(days.max()) + 1, dtype=np.int64)
@@ -281,7 +285,7 @@ def _counter_reset(
         return energy
     instants = profiles.day_start(cand[hit]) + np.floor(prng.uniform(k ^ 1, cand[hit]) * DAY_S)
     last = np.searchsorted(instants, t, side="right") - 1
-    at_reset = clean(instants)["energy"]
+    at_reset = counter(instants)
     # The counter restarts at 0 at the reset instant and counts on from there.
     return np.asarray(np.where(last >= 0, energy - at_reset[np.maximum(last, 0)], energy))
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from simulators import faults, payloads, schedule, signals
+from simulators import energy, faults, payloads, schedule, signals
 from simulators.environment import Environment
 from simulators.payloads import Reading
 from simulators.profiles import DAY_S, local_day
@@ -43,7 +43,8 @@ class Message:
         ts: time of its first reading (UTC epoch seconds).
         publish_at: simulated time it is sent (later than ``ts`` for late/out-of-order ones).
         readings: how many (metric, time) values it carries.
-        fault: the transport fault it carries, if any (``duplicate`` marks the second copy).
+        faults: the transport faults it carries (``malformed``, ``late``, ``out-of-order``).
+        copy: True for the second copy of a ``duplicate``.
     """
 
     topic: str
@@ -52,7 +53,8 @@ class Message:
     ts: int
     publish_at: float
     readings: int
-    fault: str | None = None
+    faults: tuple[str, ...] = ()
+    copy: bool = False
 
 
 @dataclass
@@ -99,7 +101,12 @@ class Generator:
             def clean(at: FloatArray) -> dict[str, FloatArray]:
                 return signals.sample(device, at, env)
 
-            values = faults.apply_value_faults(device, tf, values, self.plan, clean=clean)
+            def counter(at: FloatArray) -> FloatArray:
+                return energy.counter(device, at, env)
+
+            values = faults.apply_value_faults(
+                device, tf, values, self.plan, clean=clean, counter=counter
+            )
             wrong = faults.wrong_unit_masks(device, tf, self.plan)
         seqs = schedule.sequence(device, times).tolist()
         columns = {m: values[m].tolist() for m in device.metrics}
@@ -125,7 +132,7 @@ class Generator:
         ts = np.array([r.ts for r in readings], dtype=np.float64)
         midnight = local_day_start(local_day(ts))
         at = np.concatenate((ts, midnight, midnight - DAY_S, ts - device.interval_s))
-        e = signals.sample(device, at, env)["energy"]
+        e = energy.counter(device, at, env)
         n = ts.size
         now, mid, prev, before = e[:n], e[n : 2 * n], e[2 * n : 3 * n], e[3 * n :]
         start = float(schedule.ORIGIN)
@@ -175,18 +182,19 @@ class Generator:
             count = sum(len(r.values) for r in chunk)
             due = float(last)
             struck = faults.transport_faults(self.plan, device, first)
-            fault = None
             if "malformed" in struck:
-                payload, fault = faults.corrupt(self.plan, device, first, payload), "malformed"
+                payload = faults.corrupt(self.plan, device, first, payload)
             if "late" in struck:
-                due, fault = last + faults.late_delay_s(self.plan, device, first), "late"
+                due = last + faults.late_delay_s(self.plan, device, first)
+                struck = tuple(f for f in struck if f != "out-of-order")
             elif "out-of-order" in struck:
                 # Held until just after the device's next message.
-                due, fault = last + device.interval_s * len(chunk) + 0.5, "out-of-order"
-            out.append(Message(topic, payload, device.id, first, due, count, fault))
+                due = last + device.interval_s * len(chunk) + 0.5
+            kept = tuple(f for f in struck if f != "duplicate")
+            out.append(Message(topic, payload, device.id, first, due, count, kept))
             if "duplicate" in struck:
                 out.append(
-                    Message(topic, payload, device.id, first, due + 0.25, count, "duplicate")
+                    Message(topic, payload, device.id, first, due + 0.25, count, kept, copy=True)
                 )
         return out
 
