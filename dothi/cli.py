@@ -364,7 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Modules adding sub-commands: each has ``register(sub)``, which adds its parsers and sets
 # ``func(settings, args) -> int`` on them (see dothi/cmd_*.py).
-COMMAND_MODULES: tuple[str, ...] = ("dothi.cmd_api",)
+COMMAND_MODULES: tuple[str, ...] = ("dothi.cmd_api", "dothi.cmd_alerts", "dothi.cmd_analytics")
 
 
 # Sub-commands implemented by other packages' own ``main(argv) -> int`` (they parse their own
