@@ -1,8 +1,15 @@
-"""Analytics: air quality indices, regulatory thresholds, tariffs; later rules and alerts.
+"""Analytics: air quality indices, regulatory thresholds, tariffs, alert rules and alerts.
 
 The computational core is pure (no database, no MQTT): :mod:`analytics.aqi` (VN_AQI),
 :mod:`analytics.us_aqi` (US EPA AQI), :mod:`analytics.regulations` (QCVN limits, flood alarm
-levels, supply quality) and :mod:`analytics.tou` (time-of-use bands, counter consumption).
+levels, supply quality), :mod:`analytics.tou` (time-of-use bands, counter consumption),
+:mod:`analytics.daylight` (sunrise/sunset) and :mod:`analytics.conditions` (each rule kind's test).
+
+The service side (docs/analytics.md): :mod:`analytics.alerts` (the alert lifecycle, shared with
+the CLI and the API), :mod:`analytics.rulefile` and :mod:`analytics.rules` (the rules file),
+:mod:`analytics.evaluate` (the rule engine), :mod:`analytics.aqi_job`,
+:mod:`analytics.energy_job`, :mod:`analytics.notify` and :mod:`analytics.webhooks`
+(notifications) and :mod:`analytics.service` (``dothi analytics``).
 """
 
 from analytics.aqi import AqiResult, Category, category, daily_aqi, hourly_aqi, nowcast
