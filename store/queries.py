@@ -41,7 +41,9 @@ _ORIGIN: Final = datetime(2000, 1, 3, tzinfo=UTC)
 _LOCAL_OFFSET: Final = timedelta(hours=7)  # Asia/Ho_Chi_Minh, no DST since 1975
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass's __init__ goes through object.__setattr__ and took twice as
+# long to build for the thousands of rows a series query returns.
+@dataclass(slots=True)
 class AggRow:
     """One bucket of one series (or of all requested devices when combined).
 
@@ -63,7 +65,7 @@ class AggRow:
     source: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LatestRow:
     """The newest reading of one (device, metric)."""
 
@@ -101,6 +103,8 @@ def choose_tier(
     return None
 
 
+_ORDER: Final = "ORDER BY device_id, metric, bucket"
+
 _TIER_AGGS: Final = """
     sum(count)::bigint AS count, sum(sum) AS sum, min(min) AS min, max(max) AS max,
     first(first, first_ts) AS first, min(first_ts) AS first_ts,
@@ -130,42 +134,61 @@ GROUP BY 1, 2, 3
 """
 
 
-def _tier_sql(tier: Tier, interval: timedelta, *, local: bool, devices: bool, metrics: bool) -> str:
-    step = interval_sql(interval)
-    dirty_filter = " AND ".join(
-        [
-            "d.hi + interval '1 minute' > %(start)s",
-            "d.lo < %(end)s",
-            *(["d.device_id = ANY(%(devices)s::text[])"] if devices else []),
-            *(["d.metric = ANY(%(metrics)s::text[])"] if metrics else []),
-        ]
-    )
-    # Output buckets with a dirty mark are answered from raw entirely; the others from the tier.
+def _stale_cte(interval: timedelta, *, local: bool, devices: bool, metrics: bool) -> str:
+    """Output buckets overlapping a pending dirty mark: they are answered from raw entirely."""
+    conds = [
+        "d.hi + interval '1 minute' > %(start)s",
+        "d.lo < %(end)s",
+        *(["d.device_id = ANY(%(devices)s::text[])"] if devices else []),
+        *(["d.metric = ANY(%(metrics)s::text[])"] if metrics else []),
+    ]
     return f"""
 WITH stale AS MATERIALIZED (
     SELECT DISTINCT d.device_id, d.metric, g.bucket
     FROM rollup_dirty AS d,
          generate_series({bucket_sql(interval, "d.lo", local=local)},
-                         {bucket_sql(interval, "d.hi", local=local)}, {step}) AS g(bucket)
-    WHERE {dirty_filter}
-), tier_rows AS (
-    SELECT t.*, {bucket_sql(interval, "t.bucket", local=local)} AS out_bucket
-    FROM {tier.table} AS t
-    WHERE {_filters("t", "bucket", devices=devices, metrics=metrics)}
-)
-SELECT x.device_id, x.metric, x.out_bucket AS bucket, {_TIER_AGGS}, '{tier.name}' AS source
-FROM tier_rows AS x
-WHERE NOT EXISTS (SELECT 1 FROM stale AS s WHERE s.device_id = x.device_id
-                  AND s.metric = x.metric AND s.bucket = x.out_bucket)
-GROUP BY 1, 2, 3
-UNION ALL
-SELECT r.device_id, r.metric, s.bucket, {_RAW_AGGS}, '{RAW}' AS source
-FROM stale AS s
-JOIN readings AS r ON r.device_id = s.device_id AND r.metric = s.metric
- AND r.ts >= s.bucket AND r.ts < s.bucket + {step}
-WHERE r.ts >= %(start)s AND r.ts < %(end)s
-GROUP BY 1, 2, 3
-"""
+                         {bucket_sql(interval, "d.hi", local=local)},
+                         {interval_sql(interval)}) AS g(bucket)
+    WHERE {" AND ".join(conds)}
+)"""
+
+
+def _tier_rows(
+    tier: Tier,
+    interval: timedelta,
+    *,
+    local: bool,
+    devices: bool,
+    metrics: bool,
+    exclude_stale: bool,
+) -> str:
+    out_bucket = bucket_sql(interval, "x.bucket", local=local)
+    where = _filters("x", "bucket", devices=devices, metrics=metrics)
+    if exclude_stale:
+        where += f"""
+      AND NOT EXISTS (SELECT 1 FROM stale AS s WHERE s.device_id = x.device_id
+                      AND s.metric = x.metric AND s.bucket = {out_bucket})"""
+    if interval == tier.width:
+        # Output buckets are the tier's buckets: rows go out as stored, in index order.
+        return f"""
+SELECT x.device_id, x.metric, x.bucket, x.count::bigint AS count, x.sum, x.min, x.max, x.first,
+       x.first_ts, x.last, x.last_ts, '{tier.name}' AS source
+FROM {tier.table} AS x WHERE {where}"""
+    return f"""
+SELECT x.device_id, x.metric, {out_bucket} AS bucket, {_TIER_AGGS}, '{tier.name}' AS source
+FROM {tier.table} AS x WHERE {where}
+GROUP BY 1, 2, 3"""
+
+
+def _stale_rows(interval: timedelta) -> str:
+    """One row per stale bucket from raw (rollup_raw_agg is planned only when called, for one
+    bucket's chunks: see migration 0011); count 0 when the bucket has no readings any more."""
+    return f"""
+SELECT s.device_id, s.metric, s.bucket, a.count, a.sum, a.min, a.max, a.first, a.first_ts,
+       a.last, a.last_ts, '{RAW}' AS source
+FROM stale AS s,
+     rollup_raw_agg(s.device_id, s.metric, greatest(s.bucket, %(start)s),
+                    least(s.bucket + {interval_sql(interval)}, %(end)s)) AS a"""
 
 
 def _combined_sql(inner: str) -> str:
@@ -178,6 +201,43 @@ SELECT NULL::text AS device_id, metric, bucket, sum(count)::bigint AS count, sum
 FROM ({inner}) AS per_device
 GROUP BY metric, bucket
 """
+
+
+def _query(
+    tier: Tier | None,
+    interval: timedelta,
+    wanted: str,
+    *,
+    local: bool,
+    devices: bool,
+    metrics: bool,
+    combine: bool,
+) -> str:
+    """The statement: columns device_id, metric, bucket, count, the wanted values, source."""
+
+    def project(inner: str) -> str:
+        return f"SELECT device_id, metric, bucket, count, {wanted}, source FROM ({inner}) AS q"
+
+    flags = {"local": local, "devices": devices, "metrics": metrics}
+    if tier is None:
+        inner = _raw_sql(interval, **flags)
+        return project(_combined_sql(inner) if combine else inner) + f" {_ORDER}"
+    stale = _stale_cte(interval, **flags)
+    if combine:
+        inner = (
+            _tier_rows(tier, interval, exclude_stale=True, **flags)
+            + "\nUNION ALL\n"
+            + _stale_rows(interval)
+            + " WHERE a.count > 0"
+        )
+        return stale + "\n" + project(_combined_sql(inner)) + f" {_ORDER}"
+    # Per device: the tier's rows in index order (no sort: sorting thousands of rows cost more
+    # than the scan), then every stale bucket from raw; aggregate() swaps those in.
+    tier_part = project(_tier_rows(tier, interval, exclude_stale=False, **flags))
+    return f"""{stale}
+SELECT * FROM ({tier_part} ORDER BY device_id, metric, bucket) AS from_tier
+UNION ALL
+{project(_stale_rows(interval))}"""
 
 
 def aggregate(  # noqa: PLR0917 (positional order agreed with api and analytics)
@@ -223,43 +283,57 @@ def aggregate(  # noqa: PLR0917 (positional order agreed with api and analytics)
     if end <= start:
         raise ValueError(f"empty range: end {end} is not after start {start}")
     interval_sql(interval)  # validates the width
-    devices, mets = device_ids is not None, metrics is not None
     tier = choose_tier(interval, start, end, local_days=local_days)
-    if tier is None:
-        query = _raw_sql(interval, local=local_days, devices=devices, metrics=mets)
-    else:
-        query = _tier_sql(tier, interval, local=local_days, devices=devices, metrics=mets)
-    if combine_devices:
-        query = _combined_sql(query)
+    query = _query(
+        tier,
+        interval,
+        ", ".join(_OUTPUT[f] for f in funcs) or "NULL",  # only what was asked leaves the server
+        local=local_days,
+        devices=device_ids is not None,
+        metrics=metrics is not None,
+        combine=combine_devices,
+    )
     params = {
         "start": start,
         "end": end,
         "devices": list(device_ids or []),
         "metrics": list(metrics or []),
     }
-    rows = conn.execute(f"{query} ORDER BY 1, 2, 3", params).fetchall()
-    return [_agg_row(row, funcs) for row in rows]
+    # Binary results: timestamps and floats decode without parsing text.
+    with conn.cursor(binary=True) as cur:
+        rows = cur.execute(query, params).fetchall()
+    if tier is not None and not combine_devices:
+        rows = _swap_in_stale(rows)
+    if len(funcs) == 1:  # the usual case, and a dict literal is the cheapest to build
+        (name,) = funcs
+        return [AggRow(r[2], r[0], r[1], r[3], {name: r[4]}, r[-1]) for r in rows]
+    names, stop = tuple(funcs), 4 + len(funcs)
+    return [AggRow(r[2], r[0], r[1], r[3], dict(zip(names, r[4:stop])), r[-1]) for r in rows]  # noqa: B905
 
 
-def _agg_row(row: Sequence[Any], funcs: Sequence[str]) -> AggRow:
-    device_id, metric, bucket, count, total, lo, hi, first, _, last, _, source = row
-    available = {
-        "count": float(count),
-        "sum": total,
-        "min": lo,
-        "max": hi,
-        "avg": total / count if count else None,
-        "first": first,
-        "last": last,
-    }
-    return AggRow(
-        bucket=bucket,
-        device_id=device_id,
-        metric=metric,
-        count=int(count),
-        values={f: available[f] for f in funcs},
-        source=source,
-    )
+def _swap_in_stale(rows: list[Any]) -> list[Any]:
+    """Replace tier rows of stale buckets by their raw rows (usually there are none)."""
+    if not rows or rows[-1][-1] != RAW:
+        return rows
+    first_raw = next(i for i, r in enumerate(rows) if r[-1] == RAW)
+    raw = rows[first_raw:]
+    stale = {(r[0], r[1], r[2]) for r in raw}
+    kept = [r for r in rows[:first_raw] if (r[0], r[1], r[2]) not in stale]
+    kept += [r for r in raw if r[3] > 0]
+    kept.sort(key=lambda r: (r[0], r[1], r[2]))
+    return kept
+
+
+# count is bigint; avg guards the empty stale buckets (count 0) that only mark a swap-out.
+_OUTPUT: Final[Mapping[str, str]] = {
+    "count": "count::double precision",
+    "sum": "sum",
+    "min": "min",
+    "max": "max",
+    "avg": "sum / nullif(count, 0)",
+    "first": "first",
+    "last": "last",
+}
 
 
 def latest(

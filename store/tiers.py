@@ -13,9 +13,10 @@ to this part's first value, with the same reset rule), which is again exact.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Final
+from typing import Final, Literal
 
 from core.metrics import METRICS
 
@@ -91,12 +92,31 @@ TIERS: Final = (TIER_1M, TIER_1H, TIER_1D, TIER_1D_LOCAL)
 _STEP = "CASE WHEN {prev} IS NULL THEN 0 WHEN {cur} >= {prev} THEN {cur} - {prev} ELSE {cur} END"
 
 
-def from_raw_sql(source: str, bucket: str) -> str:
+Kind = Literal["counters", "others"]
+"""Counter metrics, or every other metric."""
+
+Source = Callable[[Kind], str]
+"""Builds ``FROM … [WHERE …]`` yielding rows aliased ``s`` of one :data:`Kind` of metrics.
+Filtering is the source's job so it can apply the condition where it is cheapest (before a
+LATERAL scan, not after it)."""
+
+
+def counter_condition(column: str, kind: Kind) -> str:
+    """SQL condition: ``column`` is a metric of ``kind``; binds ``%(counters)s``."""
+    if kind == "counters":
+        return f"{column} = ANY(%(counters)s::text[])"
+    return f"{column} <> ALL(%(counters)s::text[])"
+
+
+def from_raw_sql(source: Source, bucket: str) -> str:
     """SELECT of tier rows aggregated from raw readings.
 
+    Counter metrics go through a second branch that also sums the reset-aware steps between
+    consecutive readings of a bucket (``lag``); other metrics skip that sort.
+
     Args:
-        source: ``FROM … WHERE …`` whose rows are readings aliased ``s`` (more conditions are
-            appended with ``AND``), may use ``%(counters)s`` bound to :data:`COUNTER_METRICS`.
+        source: the readings (``s.device_id``, ``s.metric``, ``s.ts``, ``s.value``); the
+            statement must bind ``%(counters)s`` to :data:`COUNTER_METRICS`.
         bucket: SQL bucket expression over ``s.ts``.
 
     Returns:
@@ -110,18 +130,18 @@ def from_raw_sql(source: str, bucket: str) -> str:
     return f"""
 SELECT device_id, metric, bucket, {aggs}, NULL::double precision
 FROM (SELECT s.device_id, s.metric, {bucket} AS bucket, s.ts, s.value
-      {source} AND s.metric <> ALL(%(counters)s::text[])) AS x
+      {source("others")}) AS x
 GROUP BY device_id, metric, bucket
 UNION ALL
 SELECT device_id, metric, bucket, {aggs}, sum({step})
 FROM (SELECT s.device_id, s.metric, {bucket} AS bucket, s.ts, s.value,
              lag(s.value) OVER (PARTITION BY s.device_id, s.metric, {bucket} ORDER BY s.ts) AS prev
-      {source} AND s.metric = ANY(%(counters)s::text[])) AS x
+      {source("counters")}) AS x
 GROUP BY device_id, metric, bucket
 """
 
 
-def from_tier_sql(source: str, bucket: str) -> str:
+def from_tier_sql(source: Source, bucket: str) -> str:
     """SELECT of coarser rows combined from finer tier rows; same contract as :func:`from_raw_sql`.
 
     ``source`` rows are tier rows aliased ``s``; ``bucket`` is an expression over ``s.bucket``.
@@ -135,7 +155,7 @@ def from_tier_sql(source: str, bucket: str) -> str:
 SELECT device_id, metric, bucket, {aggs}, NULL::double precision
 FROM (SELECT s.device_id, s.metric, {bucket} AS bucket, s.count, s.sum, s.min, s.max,
              s.first, s.first_ts, s.last, s.last_ts
-      {source} AND s.metric <> ALL(%(counters)s::text[])) AS x
+      {source("others")}) AS x
 GROUP BY device_id, metric, bucket
 UNION ALL
 SELECT device_id, metric, bucket, {aggs}, sum(counter_inc + {step})
@@ -143,6 +163,6 @@ FROM (SELECT s.device_id, s.metric, {bucket} AS bucket, s.count, s.sum, s.min, s
              s.first, s.first_ts, s.last, s.last_ts, s.counter_inc,
              lag(s.last) OVER (PARTITION BY s.device_id, s.metric, {bucket}
                                ORDER BY s.bucket) AS prev_last
-      {source} AND s.metric = ANY(%(counters)s::text[])) AS x
+      {source("counters")}) AS x
 GROUP BY device_id, metric, bucket
 """

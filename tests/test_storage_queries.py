@@ -1,0 +1,303 @@
+"""store.queries: the tier chosen, and answers equal to a fresh GROUP BY over raw readings."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from store import queries, rollups
+from store.loader import Row, load_batch
+from store.queries import choose_tier
+from store.tiers import TIER_1H
+from tests.storage_support import RESET, bucket_of, close
+
+T0 = datetime(2026, 11, 2, tzinfo=UTC)  # a Monday, UTC midnight
+H, D, M = timedelta(hours=1), timedelta(days=1), timedelta(minutes=1)
+LOCAL_MIDNIGHT = T0 - timedelta(hours=7)  # 2026-11-01 17:00 UTC
+
+
+@pytest.mark.parametrize(
+    ("interval", "start", "end", "local", "tier"),
+    [
+        (D, T0, T0 + 7 * D, False, "1d"),
+        (7 * D, T0, T0 + 14 * D, False, "1d"),
+        (D, T0, T0 + 7 * D, True, "1h"),  # UTC midnight is 07:00 local: days do not tile
+        (D, LOCAL_MIDNIGHT, LOCAL_MIDNIGHT + 7 * D, True, "1d_local"),
+        (D, LOCAL_MIDNIGHT, LOCAL_MIDNIGHT + 7 * D, False, "1h"),
+        (6 * H, T0, T0 + D, False, "1h"),
+        (H, T0 + 30 * M, T0 + D, False, "1m"),  # a start inside an hour
+        (15 * M, T0, T0 + D, False, "1m"),
+        (7 * M, T0, T0 + D, False, "1m"),  # 7 min is whole minutes: exact from 1 min
+        (D, T0 + timedelta(seconds=30), T0 + D, False, None),  # not even minute-aligned
+        (timedelta(seconds=90), T0, T0 + D, False, None),
+        (timedelta(seconds=30), T0, T0 + D, False, None),
+    ],
+)
+def test_choose_tier_takes_the_coarsest_exact_tier(
+    interval: timedelta, start: datetime, end: datetime, local: bool, tier: str | None
+) -> None:
+    chosen = choose_tier(interval, start, end, local_days=local)
+    assert (chosen.name if chosen else None) == tier
+
+
+def test_bad_arguments_are_refused(db_url: str) -> None:
+    with psycopg.connect(db_url) as conn:
+        with pytest.raises(ValueError, match="unknown aggregate"):
+            queries.aggregate(conn, None, None, T0, T0 + D, H, ("median",))  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="timezone-aware"):
+            queries.aggregate(conn, None, None, T0.replace(tzinfo=None), T0 + D, H)
+        with pytest.raises(ValueError, match="empty range"):
+            queries.aggregate(conn, None, None, T0, T0, H)
+        with pytest.raises(ValueError, match="whole number of seconds"):
+            queries.aggregate(conn, None, None, T0, T0 + D, timedelta(milliseconds=1500))
+
+
+# --- the reference: the same question over raw readings, in Python ------------------------------
+
+Ref = dict[tuple[str | None, str, datetime], dict[str, float | None]]
+
+
+def raw_answer(
+    conn: psycopg.Connection[Any],
+    start: datetime,
+    end: datetime,
+    interval: timedelta,
+    *,
+    local: bool,
+    combine: bool,
+) -> Ref:
+    rows = conn.execute(
+        "SELECT device_id, metric, ts, value FROM readings WHERE ts >= %s AND ts < %s ORDER BY ts",
+        (start, end),
+    ).fetchall()
+    groups: dict[tuple[str | None, str, datetime], list[float]] = defaultdict(list)
+    for device, metric, ts, value in rows:
+        key = (None if combine else device, metric, bucket_of(ts, interval, local=local))
+        groups[key].append(value)
+    return {
+        k: {
+            "count": float(len(v)),
+            "sum": sum(v),
+            "min": min(v),
+            "max": max(v),
+            "avg": sum(v) / len(v),
+            "first": v[0],
+            "last": v[-1],
+        }
+        for k, v in groups.items()
+    }
+
+
+def helper_answer(rows: list[queries.AggRow]) -> Ref:
+    return {(r.device_id, r.metric, r.bucket): dict(r.values) for r in rows}
+
+
+def assert_same(have: Ref, want: Ref) -> None:
+    assert have.keys() == want.keys()
+    for key, values in want.items():
+        for name, value in values.items():
+            got = have[key][name]
+            assert close(got, value), (key, name, got, value)
+
+
+ALL: tuple[queries.Func, ...] = ("count", "sum", "min", "max", "avg", "first", "last")
+
+
+def _load(conn: psycopg.Connection[Any]) -> None:
+    conn.execute(RESET)
+    rows: list[Row] = []
+    for i in range(2 * 24 * 60 // 7):  # two days, a reading every 7 minutes
+        ts = LOCAL_MIDNIGHT + timedelta(minutes=7 * i, seconds=i % 50)
+        rows.append(("a", "pm25", ts, float(i % 31), 1))
+        rows.append(("b", "pm25", ts + timedelta(seconds=3), float(i % 17) / 3, 1))
+        rows.append(("a", "temperature", ts, 20 + (i % 11) / 10, 1))
+    load_batch(conn, rows)
+
+
+CASES = [
+    (M, LOCAL_MIDNIGHT, LOCAL_MIDNIGHT + D, False, "1m"),
+    (7 * M, LOCAL_MIDNIGHT, LOCAL_MIDNIGHT + D, False, "1m"),
+    (15 * M, T0, T0 + D, False, "1m"),
+    (H, LOCAL_MIDNIGHT, LOCAL_MIDNIGHT + 2 * D, False, "1h"),
+    (6 * H, T0, T0 + D, True, "1h"),
+    (D, T0 - D, T0 + D, False, "1d"),
+    (D, LOCAL_MIDNIGHT, LOCAL_MIDNIGHT + 2 * D, True, "1d_local"),
+    (7 * D, T0 - 7 * D, T0 + 7 * D, False, "1d"),
+    (timedelta(seconds=90), T0, T0 + 6 * H, False, "raw"),
+]
+
+
+@pytest.mark.parametrize("combine", [False, True])
+@pytest.mark.parametrize(("interval", "start", "end", "local", "source"), CASES)
+def test_answers_equal_raw_and_name_their_tier(  # noqa: PLR0917 (parametrized)
+    db_url: str,
+    interval: timedelta,
+    start: datetime,
+    end: datetime,
+    local: bool,
+    source: str,
+    combine: bool,
+) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        _load(conn)
+        rollups.refresh(conn)
+        rows = queries.aggregate(
+            conn, None, None, start, end, interval, ALL, local, combine_devices=combine
+        )
+        assert rows
+        assert {r.source for r in rows} == {source}
+        assert_same(
+            helper_answer(rows),
+            raw_answer(conn, start, end, interval, local=local, combine=combine),
+        )
+        keys = [(r.device_id or "", r.metric, r.bucket) for r in rows]
+        assert keys == sorted(keys)
+
+
+def test_stale_buckets_come_from_raw_until_refreshed(db_url: str) -> None:
+    start, end = LOCAL_MIDNIGHT, LOCAL_MIDNIGHT + 2 * D
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        _load(conn)
+        rollups.refresh(conn)
+        late = LOCAL_MIDNIGHT + timedelta(hours=5, minutes=2, seconds=1)
+        load_batch(conn, [("a", "pm25", late, 999.0, 1)])
+        rows = queries.aggregate(conn, ["a", "b"], ["pm25"], start, end, H, ALL)
+        by_key = {(r.device_id, r.bucket): r for r in rows}
+        assert by_key["a", late.replace(minute=0, second=0)].source == "raw"
+        assert by_key["a", late.replace(minute=0, second=0)].values["max"] == 999.0
+        assert by_key["b", late.replace(minute=0, second=0)].source == "1h"  # other device
+        assert {r.source for r in rows if r.bucket != late.replace(minute=0, second=0)} == {"1h"}
+        want = raw_answer(conn, start, end, H, local=False, combine=False)
+        assert_same(helper_answer(rows), {k: v for k, v in want.items() if k[1] == "pm25"})
+        rollups.refresh(conn)
+        after = queries.aggregate(conn, ["a", "b"], ["pm25"], start, end, H, ALL)
+        assert {r.source for r in after} == {"1h"}
+        assert_same(helper_answer(after), helper_answer(rows))
+
+
+def test_a_bucket_whose_readings_were_deleted_disappears(db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        _load(conn)
+        rollups.refresh(conn)
+        lo, hi = T0 + 3 * H, T0 + 4 * H
+        conn.execute(
+            "DELETE FROM readings WHERE device_id = 'a' AND ts >= %s AND ts < %s", (lo, hi)
+        )
+        conn.execute(
+            "INSERT INTO rollup_dirty (device_id, metric, lo, hi)"
+            " SELECT 'a', m, %s, %s FROM unnest(ARRAY['pm25', 'temperature']) AS m",
+            (lo, hi - M),
+        )
+        rows = queries.aggregate(conn, ["a"], None, T0, T0 + D, H, ("count",))
+        assert lo not in {r.bucket for r in rows}
+        assert_same(
+            helper_answer(rows),
+            {
+                k: {"count": v["count"]}
+                for k, v in raw_answer(conn, T0, T0 + D, H, local=False, combine=False).items()
+                if k[0] == "a"
+            },
+        )
+
+
+def test_funcs_select_the_values_returned(db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        _load(conn)
+        rollups.refresh(conn)
+        rows = queries.aggregate(conn, ["a"], ["pm25"], T0, T0 + D, D, ("max", "count"))
+        none = queries.aggregate(conn, ["a"], ["pm25"], T0, T0 + D, D, ())
+    assert [set(r.values) for r in rows] == [{"max", "count"}]
+    assert [r.values for r in none] == [{}]
+    assert none[0].count == rows[0].count > 0
+
+
+def test_unknown_device_gives_nothing(db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        assert queries.aggregate(conn, ["nobody"], ["pm25"], T0, T0 + D, H) == []
+
+
+def test_latest_filters_by_device_and_metric(db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(RESET)
+        load_batch(
+            conn,
+            [
+                ("a", "pm25", T0, 1.0, 1),
+                ("a", "pm25", T0 + H, 2.0, 3),
+                ("a", "temperature", T0, 30.0, 1),
+                ("b", "pm25", T0 - H, 5.0, 1),
+            ],
+        )
+        every = queries.latest(conn)
+        only_a = queries.latest(conn, ["a"], ["pm25"])
+    assert [(r.device_id, r.metric, r.value) for r in every] == [
+        ("a", "pm25", 2.0),
+        ("a", "temperature", 30.0),
+        ("b", "pm25", 5.0),
+    ]
+    assert only_a == [queries.LatestRow("a", "pm25", T0 + H, 2.0, 3)]
+
+
+def test_device_list_binds_with_a_cast_and_uses_the_index(db_url: str) -> None:
+    """ENVIRONMENT.md: an uncast list parameter can skip an index; the helper casts."""
+    sql = queries._query(TIER_1H, H, "sum", local=False, devices=True, metrics=True, combine=False)
+    assert "%(devices)s::text[]" in sql
+    params = {"start": T0, "end": T0 + D, "devices": ["a"], "metrics": ["pm25"]}
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        _load(conn)
+        rollups.refresh(conn)
+        conn.execute("SET enable_seqscan = off")
+        plan = "\n".join(r[0] for r in conn.execute(f"EXPLAIN {sql}", params).fetchall())
+    assert "rollup_1h_pkey" in plan, plan
+
+
+# --- property: any data, any pending marks, any interval --------------------------------------
+
+_INTERVALS = [M, 5 * M, 7 * M, H, 3 * H, D, timedelta(seconds=45)]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    offsets=st.lists(st.integers(0, 3 * 86400), min_size=1, max_size=40),
+    late=st.lists(st.integers(0, 3 * 86400), max_size=10),
+    interval=st.sampled_from(_INTERVALS),
+    local=st.booleans(),
+    combine=st.booleans(),
+    start_day=st.integers(0, 1),
+)
+def test_property_answers_equal_raw_with_pending_marks(  # noqa: PLR0917 (hypothesis)
+    db_url: str,
+    offsets: list[int],
+    late: list[int],
+    interval: timedelta,
+    local: bool,
+    combine: bool,
+    start_day: int,
+) -> None:
+    base = LOCAL_MIDNIGHT if local else T0
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(RESET)
+        load_batch(
+            conn,
+            [(f"d{o % 3}", "pm25", T0 + timedelta(seconds=o), float(o % 97), 1) for o in offsets],
+        )
+        rollups.refresh(conn)
+        # Late readings stay marked, not refreshed: the helper must answer them from raw.
+        load_batch(
+            conn,
+            [(f"d{o % 3}", "pm25", T0 + timedelta(seconds=o), -float(o % 89), 1) for o in late],
+        )
+        start, end = base + start_day * D, base + 3 * D
+        rows = queries.aggregate(
+            conn, None, ["pm25"], start, end, interval, ALL, local, combine_devices=combine
+        )
+        want = raw_answer(conn, start, end, interval, local=local, combine=combine)
+    assert_same(helper_answer(rows), want)
+    assert all(not math.isnan(r.values["avg"] or 0.0) for r in rows)
