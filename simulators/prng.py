@@ -23,9 +23,10 @@ _GOLDEN = _U64(0x9E3779B97F4A7C15)
 _M1 = _U64(0xBF58476D1CE4E5B9)
 _M2 = _U64(0x94D049BB133111EB)
 _TWO_PI = 2.0 * np.pi
+_MASK = 0xFFFFFFFFFFFFFFFF
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=1 << 20)
 def key(*parts: object) -> int:
     """A stable 64-bit key for a tuple of names and numbers (Python's ``hash`` is salted)."""
     text = "\x1f".join(str(p) for p in parts).encode()
@@ -33,17 +34,21 @@ def key(*parts: object) -> int:
 
 
 def _mix(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
-    # splitmix64 finaliser. Arrays only: uint64 arrays wrap silently, numpy scalars would warn.
-    x = x + _GOLDEN
+    # splitmix64's output function. Arrays only: uint64 arrays wrap silently, numpy scalars
+    # would warn on overflow.
     x = (x ^ (x >> _U64(30))) * _M1
     x = (x ^ (x >> _U64(27))) * _M2
     return x ^ (x >> _U64(31))
 
 
 def hash64(k: int, index: npt.ArrayLike) -> npt.NDArray[np.uint64]:
-    """64-bit hashes of ``index`` (any integer array) under key ``k``."""
+    """64-bit hashes of ``index`` (any integer array) under key ``k``.
+
+    This is splitmix64 with state ``k + (index + 1)·γ``: each key is its own stream, and
+    element i is the stream's i-th output, so any index can be drawn without the others.
+    """
     idx = np.atleast_1d(np.asarray(index, dtype=np.int64)).view(np.uint64)
-    return _mix(_mix(idx) ^ np.full(idx.shape, k & 0xFFFFFFFFFFFFFFFF, dtype=np.uint64))
+    return _mix((idx + _U64(1)) * _GOLDEN + _U64(k & _MASK))
 
 
 def uniform(k: int, index: npt.ArrayLike) -> FloatArray:
@@ -52,10 +57,11 @@ def uniform(k: int, index: npt.ArrayLike) -> FloatArray:
 
 
 def normal(k: int, index: npt.ArrayLike) -> FloatArray:
-    """Standard normal numbers, one per index (Box–Muller on two hashed uniforms)."""
-    u1 = uniform(k, index)
-    u2 = uniform(k ^ 0x5DEECE66D, index)
-    return np.sqrt(-2.0 * np.log1p(-u1)) * np.cos(_TWO_PI * u2)
+    """Standard normal numbers, one per index (Box–Muller on the two halves of one hash)."""
+    h = hash64(k, index)
+    u1 = ((h >> _U64(32)).astype(np.float64) + 0.5) * (1.0 / 4294967296.0)
+    u2 = (h & _U64(0xFFFFFFFF)).astype(np.float64) * (1.0 / 4294967296.0)
+    return np.sqrt(-2.0 * np.log(u1)) * np.cos(_TWO_PI * u2)
 
 
 def smooth(k: int, t: npt.ArrayLike, period: float) -> FloatArray:
@@ -74,11 +80,7 @@ def smooth(k: int, t: npt.ArrayLike, period: float) -> FloatArray:
     return ((1.0 - s) * g0 + s * g1) / np.sqrt((1.0 - s) ** 2 + s * s)
 
 
-_MASK = 0xFFFFFFFFFFFFFFFF
-
-
 def _mix_int(x: int) -> int:
-    x = (x + 0x9E3779B97F4A7C15) & _MASK
     x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
     x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK
     return x ^ (x >> 31)
@@ -86,7 +88,7 @@ def _mix_int(x: int) -> int:
 
 def hash_int(k: int, index: int) -> int:
     """:func:`hash64` of one index, in plain Python (payload fields hash one value at a time)."""
-    return _mix_int(_mix_int(index & _MASK) ^ (k & _MASK))
+    return _mix_int((((index + 1) & _MASK) * 0x9E3779B97F4A7C15 + k) & _MASK)
 
 
 def uniform_int(k: int, index: int) -> float:

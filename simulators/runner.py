@@ -26,10 +26,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Backfill generates this much simulated time per step for a city of 300 devices; bigger
-# cities take shorter steps so a step's messages stay within a few tens of megabytes.
+# Backfill computes each device's signals this much simulated time at a time.
 BACKFILL_WINDOW_S = 6 * 3600.0
-MIN_WINDOW_S = 900.0
 PROGRESS_EVERY_S = 10.0
 
 
@@ -156,11 +154,6 @@ class _Progress:
             )
 
 
-def backfill_window(devices: int) -> float:
-    """Simulated seconds generated per backfill step for a city of this many devices."""
-    return max(MIN_WINDOW_S, min(BACKFILL_WINDOW_S, BACKFILL_WINDOW_S * 300 / max(devices, 1)))
-
-
 def backfill(
     generator: Generator,
     t0: float,
@@ -175,22 +168,12 @@ def backfill(
     Returns:
         False if stopped before the end.
     """
-    window = backfill_window(len(generator.devices))
-    stream = Stream(generator, t0, t1, window_s=window)
     progress = _Progress(summary, "backfill")
-    t = t0
-    while t < t1:
-        t = min(t + window, t1)
-        for msg in stream.due(t):
-            if stop.is_set() or not sink.send(msg):
-                return False
-            summary.add(msg)
-        progress.tick(t)
-    # Late and out-of-order messages of the last hours go out after everything else.
-    for msg in stream.drain():
+    for msg in generator.device_major(t0, t1, BACKFILL_WINDOW_S):
         if stop.is_set() or not sink.send(msg):
             return False
         summary.add(msg)
+        progress.tick(msg.ts)
     log.info(
         "backfill %s → %s done: %d messages, %d readings",
         rfc3339(t0),

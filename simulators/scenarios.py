@@ -209,7 +209,7 @@ class Scenario:
         if not w.any():
             return pm
         target = self._targets.get(area_id, 80.0)
-        wobble = np.exp(0.1 * prng.smooth(env.key("area", area_id, "episode"), t, 2 * HOUR_S))
+        wobble = np.exp(0.06 * prng.smooth(env.key("area", area_id, "episode"), t, 2 * HOUR_S))
         return np.asarray((1.0 - w) * pm + w * target * wobble)
 
     # -- devices singled out -----------------------------------------------------------------

@@ -154,7 +154,7 @@ def _river_gauge(device: DeviceSpec, t: FloatArray, env: Environment) -> Values:
     tide = amp * springs * np.cos(2 * np.pi * (t - lag) / _TIDE_PERIOD_S)
     basin = device.number("rain_response_m", 0.3) * env.basin_rain(t)
     # Releases upstream (Hòa Bình, Sơn La) move every gauge together, more in the wet season.
-    upstream = (0.08 + 0.15 * (1.0 - winterness(t))) * prng.smooth(
+    upstream = (0.06 + 0.1 * (1.0 - winterness(t))) * prng.smooth(
         env.key("province", "upstream"), t, 4 * DAY_S
     )
     level = mean + tide + basin + upstream + 0.005 * white(env, device, "stage", t)
