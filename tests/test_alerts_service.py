@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -185,6 +186,43 @@ def test_service_survives_a_database_restart(
         with psycopg.connect(fresh_db_url) as conn:
             wait_for(lambda: alerts_of(conn, dev)[0].state == "resolved", timeout=120)
     assert "analytics solo is the active evaluator" in caplog.text
+
+
+def test_a_hanging_webhook_does_not_hold_up_evaluation(
+    stack: LocalStack, fresh_db_url: str, uid: str, tmp_path: Path
+) -> None:
+    dev = f"aq-{uid}"
+    rules = tmp_path / "rules.toml"
+    rules.write_text(RULES.format(dev=dev), encoding="utf-8")
+    # A listener that never answers: connections complete, requests time out.
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        port = silent.getsockname()[1]
+        channels = tmp_path / "notifications.toml"
+        channels.write_text(
+            '[mqtt]\nenabled = false\n[[webhook]]\nname = "slow"\n'
+            f'url = "http://127.0.0.1:{port}/hook"\nsecret = "0123456789abcdef0123"\n'
+            "timeout_s = 30\n",
+            encoding="utf-8",
+        )
+        now = datetime.now(UTC).replace(microsecond=0)
+        with psycopg.connect(fresh_db_url, autocommit=True) as conn:
+            add_device(conn, dev, "air_quality")
+            insert(conn, dev, "pm25", every(now - 20 * MIN, MIN, [80] * 20))
+        options = ServiceOptions(
+            rules=rules, notifications=channels, interval_s=0.3, instance="hooks"
+        )
+        with service_thread(load_settings(database_url=fresh_db_url), options):
+            with psycopg.connect(fresh_db_url) as conn:
+                wait_for(lambda: len(alerts_of(conn, dev)) == 1, what="the alert")
+            with psycopg.connect(fresh_db_url, autocommit=True) as conn:
+                insert(conn, dev, "pm25", every(now - 50 * SEC, 10 * SEC, [20] * 3))
+            with psycopg.connect(fresh_db_url) as conn:
+                # Resolved while the notifier is still stuck on the first request.
+                wait_for(lambda: alerts_of(conn, dev)[0].state == "resolved", timeout=20)
+                delivered = conn.execute(
+                    "SELECT count(*) FROM notification_deliveries WHERE status = 'delivered'"
+                ).fetchone()
+            assert delivered == (0,)
 
 
 def run_dothi(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
