@@ -126,7 +126,8 @@ class IngestWorker:
         self._inbox: list[Inbound] = []
         self._cond = threading.Condition()
         self._generation = 0
-        self._connected = threading.Event()
+        self._connected = threading.Event()  # set at SUBACK, cleared at disconnect
+        self._subscribing: list[str] = []
         self._fatal: str | None = None
         self._stopping = False
         self.session_present: bool | None = None
@@ -149,6 +150,7 @@ class IngestWorker:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_connect_fail = self._on_connect_fail
+        client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
         return client
 
@@ -175,16 +177,35 @@ class IngestWorker:
         subs = [(f"$share/{group}/{flt}", 1) for flt in formats.SUBSCRIPTIONS]
         if self.slot == 0:
             subs.append((SYS_DROPPED_TOPIC, 0))
+        self._subscribing = [t for t, _ in subs]
         client.subscribe(subs)
         m.CONNECTED.labels(str(self.slot)).set(1)
-        self._connected.set()
         log.info(
-            "%s connected to %s (session present: %s), subscribed to %s",
+            "%s connected to %s (session present: %s)",
             self.client_id,
             self.target.redacted(),
             self.session_present,
-            ", ".join(t for t, _ in subs),
         )
+
+    def _on_subscribe(
+        self,
+        _client: mqtt.Client,
+        _userdata: object,
+        _mid: int,
+        reasons: list[ReasonCode],
+        _props: Properties | None,
+    ) -> None:
+        refused = [
+            f"{t} ({r})" for t, r in zip(self._subscribing, reasons, strict=False) if r.is_failure
+        ]
+        if refused:
+            log.error(
+                "%s: the broker refused subscriptions: %s", self.client_id, ", ".join(refused)
+            )
+        log.info("%s subscribed to %s", self.client_id, ", ".join(self._subscribing))
+        # Ready only once the broker has recorded the subscriptions (SUBACK): from now on
+        # everything published to these topics reaches this worker's session.
+        self._connected.set()
 
     def _on_connect_fail(self, _client: mqtt.Client, _userdata: object) -> None:
         log.warning(
@@ -261,6 +282,7 @@ class IngestWorker:
         self._client.loop_start()
 
     def wait_connected(self, timeout: float) -> bool:
+        """Wait until connected and subscribed (SUBACK received)."""
         return self._connected.wait(timeout)
 
     def run(self, stop: threading.Event) -> None:

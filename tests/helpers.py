@@ -68,9 +68,7 @@ def running_worker(settings: Settings, slot: int = 0) -> Iterator[IngestWorker]:
     thread = threading.Thread(target=target, name=f"ingest-{slot}", daemon=True)
     thread.start()
     try:
-        assert worker.wait_connected(20), "ingest worker did not connect"
-        # Subscriptions are sent right after CONNACK; give the broker a moment to record them.
-        time.sleep(0.2)
+        assert worker.wait_connected(20), "ingest worker did not connect and subscribe"
         yield worker
     finally:
         stop.set()
