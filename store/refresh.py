@@ -92,11 +92,6 @@ DELETE FROM rollup_work
 WHERE day < (SELECT complete_from FROM rollup_horizon WHERE relation = 'readings')
 """
 
-_SUMMARY = """
-SELECT count(*), coalesce(sum(marks), 0), min(marked_at), min(lo), max(hi)
-FROM rollup_work
-"""
-
 
 # LATERAL … OFFSET 0 (a fence against flattening) pins the plan to one index range scan per
 # range: fresh chunks have no statistics yet, and the planner then chose a merge join comparing
@@ -203,18 +198,25 @@ def _write(cur: psycopg.Cursor[Any], tier: Tier, select: str, gone: str, params:
     return cur.rowcount
 
 
-def _claim(cur: psycopg.Cursor[Any], limit: int) -> tuple[int, int, int, Any, Any, Any]:
-    """Claim marks into rollup_work; (ranges, marks, skipped, oldest mark, lo, hi)."""
+def _claim(cur: psycopg.Cursor[Any], limit: int) -> tuple[int, Any, int, int, Any, Any]:
+    """Claim marks into rollup_work.
+
+    Returns:
+        (marks claimed, oldest mark time, ranges skipped past the horizon, ranges to
+        recompute, earliest and latest minute to recompute).
+    """
     cur.execute("SELECT to_regclass('pg_temp.rollup_work') IS NULL")
     if (cur.fetchone() or (False,))[0]:
         for ddl in _TEMP_TABLES:
             cur.execute(ddl)
     cur.execute(_CLAIM, {"limit": limit})
+    cur.execute("SELECT coalesce(sum(marks), 0), min(marked_at) FROM rollup_work")
+    marks, marked_at = cur.fetchone() or (0, None)
     cur.execute(_SKIP_BEYOND_HORIZON)
     skipped = cur.rowcount
-    cur.execute(_SUMMARY)
-    ranges, marks, marked_at, lo, hi = cur.fetchone() or (0, 0, None, None, None)
-    return int(ranges), int(marks), skipped, marked_at, lo, hi
+    cur.execute("SELECT count(*), min(lo), max(hi) FROM rollup_work")
+    ranges, lo, hi = cur.fetchone() or (0, None, None)
+    return int(marks), marked_at, skipped, int(ranges), lo, hi
 
 
 def _round(cur: psycopg.Cursor[Any], stats: RefreshStats, limit: int, now: datetime) -> bool:
@@ -223,7 +225,7 @@ def _round(cur: psycopg.Cursor[Any], stats: RefreshStats, limit: int, now: datet
     # A round sorts and groups up to ~1.5 M rows: keep that in memory, for this round only.
     cur.execute("SET LOCAL work_mem = '256MB'")
     cur.execute("SET LOCAL enable_memoize = off")
-    ranges, marks, skipped, marked_at, lo, hi = _claim(cur, limit)
+    marks, marked_at, skipped, ranges, lo, hi = _claim(cur, limit)
     if marks == 0:
         return False
     stats.rounds += 1

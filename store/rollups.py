@@ -36,7 +36,7 @@ GROUP BY device_id, metric, time_bucket('1 day', ts)
 """
 
 # Straight from the staging rows: joining readings to pick up the stored value (for a batch that
-# repeats a stored (device, metric, ts) with another value) cost 5-8x more per batch, and that
+# repeats a stored (device, metric, ts) with another value) cost up to 7x more per batch, and that
 # case is a faulty device. Older or equal timestamps never overwrite (late data, redeliveries).
 # The ORDER BY also makes concurrent writers lock latest's rows in one order: no deadlocks.
 _UPSERT_LATEST = """
