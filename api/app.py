@@ -10,7 +10,6 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api import openapi, problems
 from api.config import ApiConfig
-from api.const import PREFIX
 from api.metrics import MetricsMiddleware
 from api.routes import (
     admin,
@@ -77,10 +76,12 @@ def create_app(settings: Settings, *, config: ApiConfig | None = None) -> FastAP
     app.state.dothi = state
     problems.install(app)
     app.include_router(meta.probes)
+    # Routers carry the /api/v1 prefix themselves, so a route's template (metrics label) is
+    # its full path.
     for module in (meta, areas, devices, readings, aggregates, aqi, alerts, energy, exports):
-        app.include_router(module.router, prefix=PREFIX)
-    app.include_router(live.router, prefix=PREFIX)
-    app.include_router(admin.router, prefix=PREFIX + "/admin")
+        app.include_router(module.router)
+    app.include_router(live.router)
+    app.include_router(admin.router)
 
     def custom_openapi() -> dict[str, Any]:
         return openapi.build(app)

@@ -7,6 +7,10 @@ is therefore per process, not per listener, and ingest's hot path is untouched (
 NOTIFY, no extra index). A reading that arrives more than ``live_lookback_s`` after its own
 timestamp is not streamed (it is in /readings); several readings of one series within one poll
 interval stream as the newest only — this is a stream of latest values.
+
+Alert events (opened, acknowledged, resolved …) ride along for callers with a key: the same poll
+reads ``alert_events`` past the last id seen. Ids are taken at insert, not at commit, so the poll
+re-reads a window of recent ids and skips those already sent rather than trusting ``id > last``.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 from psycopg_pool import PoolTimeout
 
+from store.alertviews import AlertFeedRow, events_after, last_event_id
 from store.live import LiveRow, latest_since
 
 if TYPE_CHECKING:
@@ -32,6 +37,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+_ALERT_WINDOW = 1000
+"""Alert event ids re-read each poll: a transaction holding a smaller id may commit late."""
+
 
 @dataclass(frozen=True, slots=True)
 class LiveFilter:
@@ -42,15 +50,22 @@ class LiveFilter:
     area_ids: frozenset[str] | None = None
     kinds: frozenset[str] | None = None
     metrics: frozenset[str] | None = None
+    alerts: bool = False
 
-    def matches(self, row: LiveRow) -> bool:
+    def matches(self, row: LiveRow | AlertFeedRow) -> bool:
         """Whether the row goes to this subscriber."""
+        if isinstance(row, AlertFeedRow):
+            if not self.alerts:
+                return False
+            metric_ok = self.metrics is None or row.metric in self.metrics or row.metric == "*"
+        else:
+            metric_ok = self.metrics is None or row.metric in self.metrics
         return (
-            self.visibility.allows(public=row.public, area_id=row.area_id)
+            metric_ok
+            and self.visibility.allows(public=row.public, area_id=row.area_id)
             and (self.device_ids is None or row.device_id in self.device_ids)
             and (self.area_ids is None or row.area_id in self.area_ids)
             and (self.kinds is None or row.kind in self.kinds)
-            and (self.metrics is None or row.metric in self.metrics)
         )
 
 
@@ -59,7 +74,7 @@ class Subscription:
     """One listener: its filter and the queue of batches for it (None = it fell behind)."""
 
     flt: LiveFilter
-    queue: asyncio.Queue[list[LiveRow] | None] = field(
+    queue: asyncio.Queue[list[LiveRow | AlertFeedRow] | None] = field(
         default_factory=lambda: asyncio.Queue(maxsize=256)
     )
 
@@ -82,6 +97,8 @@ class LiveHub:
         self._metrics = metrics
         self._subs: set[Subscription] = set()
         self._seen: dict[tuple[str, str], datetime] = {}
+        self._alert_last = 0
+        self._alerts_sent: set[int] = set()
         self._primed = False
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
@@ -121,11 +138,17 @@ class LiveHub:
         if not self._subs:
             self._primed = False
             self._seen.clear()
+            self._alerts_sent.clear()
 
-    async def catch_up(self, flt: LiveFilter, since: datetime) -> list[LiveRow]:
-        """Latest values timestamped after ``since`` that ``flt`` matches (for resuming)."""
+    async def catch_up(
+        self, flt: LiveFilter, since: datetime, alerts_after: int | None
+    ) -> list[LiveRow | AlertFeedRow]:
+        """What ``flt`` matches of the latest values timestamped after ``since`` and of the
+        alert events after ``alerts_after`` (for resuming)."""
         async with self._pool.connection() as conn:
-            rows = await latest_since(conn, since)
+            rows: list[LiveRow | AlertFeedRow] = list(await latest_since(conn, since))
+            if flt.alerts and alerts_after is not None:
+                rows.extend(await events_after(conn, alerts_after))
         return [r for r in rows if flt.matches(r)]
 
     async def run(self) -> None:
@@ -148,8 +171,11 @@ class LiveHub:
         t0 = time.perf_counter()
         async with self._pool.connection() as conn:
             rows = await latest_since(conn, since)
+            if not self._primed:
+                self._alert_last = await last_event_id(conn)
+            events = await events_after(conn, max(0, self._alert_last - _ALERT_WINDOW))
         self._metrics.live_poll.observe(time.perf_counter() - t0)
-        fresh = []
+        fresh: list[LiveRow | AlertFeedRow] = []
         for row in rows:
             key = (row.device_id, row.metric)
             seen = self._seen.get(key)
@@ -159,11 +185,25 @@ class LiveHub:
         # Series that fell out of the window would otherwise be remembered forever.
         if len(self._seen) > 2 * len(rows) + 1000:
             self._seen = {k: v for k, v in self._seen.items() if v > since}
+        for ev in events:
+            if ev.event_id in self._alerts_sent:
+                continue
+            self._alerts_sent.add(ev.event_id)
+            if self._primed and ev.event_id > self._alert_last - _ALERT_WINDOW:
+                fresh.append(ev)
+            self._alert_last = max(self._alert_last, ev.event_id)
+        floor = self._alert_last - _ALERT_WINDOW
+        self._alerts_sent = {i for i in self._alerts_sent if i > floor}
         self._primed = True
         if emit and fresh:
             self._fan_out(fresh)
 
-    def _fan_out(self, rows: list[LiveRow]) -> None:
+    @property
+    def alert_watermark(self) -> int:
+        """The newest alert event id seen."""
+        return self._alert_last
+
+    def _fan_out(self, rows: list[LiveRow | AlertFeedRow]) -> None:
         for sub in list(self._subs):
             mine = [r for r in rows if sub.flt.matches(r)]
             if not mine:

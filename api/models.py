@@ -205,11 +205,12 @@ class AreaAqi(_Model):
 class AqiPoint(_Model):
     """One hour's or day's AQI."""
 
-    period_start: datetime
-    value: int | None
-    dominant: str | None
-    category: str | None = Field(description="category key", examples=["moderate"])
-    colour_hex: str | None = None
+    period_start: datetime = Field(description="hour start (UTC), or local midnight of the day")
+    value: int
+    dominant: str = Field(examples=["pm25"])
+    category: str = Field(description="category key", examples=["moderate"])
+    colour_hex: str = Field(examples=["#FFFF00"])
+    station_id: str = Field(description="the station the value is from (areas: the worst)")
 
 
 class AqiHistory(_Model):

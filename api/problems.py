@@ -182,6 +182,20 @@ _HTTP_SLUGS: Final = {404: "not-found", 405: "method-not-allowed", 401: "unautho
 
 async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)  # noqa: S101
+    if exc.status_code == 400:
+        # Starlette's "error parsing the body" (undecodable bytes): bad input is a 422 here,
+        # like every other validation error.
+        detail = str(exc.detail)
+        return response(
+            request,
+            ApiProblem(
+                422,
+                "validation",
+                "Invalid request",
+                f"body: {detail}",
+                errors=[{"location": "body", "field": "body", "detail": detail}],
+            ),
+        )
     phrase = HTTPStatus(exc.status_code).phrase
     slug = _HTTP_SLUGS.get(exc.status_code, phrase.lower().replace(" ", "-"))
     detail = str(exc.detail) if exc.detail != phrase else f"{phrase}: {request.url.path}"

@@ -52,13 +52,14 @@ class Keys:
 
 
 def seed(url: str) -> None:
-    """Devices and readings: 14 h of minute PM and gases, an energy counter, latest values."""
+    """Devices and readings: a reading a minute from 12 h before HOUR0 up to NOW (never later:
+    the live stream tests need the latest values to be in the past)."""
     with psycopg.connect(url) as conn:
         with conn.transaction():
             devices.upsert(conn, list(DEVICES))
         start = HOUR0 - timedelta(hours=12)
         rows: list[tuple[str, str, datetime, float, int]] = []
-        for i in range(14 * 60):
+        for i in range(int((NOW - start) / timedelta(minutes=1))):
             t = start + timedelta(minutes=i)
             for dev, pm in (("aq-pub", 30.0), ("aq-priv", 90.0)):
                 rows.append((dev, "pm25", t, pm + (i % 7), 1))

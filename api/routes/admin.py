@@ -5,13 +5,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
+from api.const import PREFIX
 from api.deps import Admin, Conn
 from api.models import AuditRecord, DeadLetter, DeadLetterPage
 from api.problems import not_found
 from api.routes.common import ERRORS, FORBIDDEN, NOT_FOUND
 from store import audit, deadletters
 
-router = APIRouter(tags=["admin"], responses={**ERRORS, **FORBIDDEN})
+router = APIRouter(prefix=PREFIX + "/admin", tags=["admin"], responses={**ERRORS, **FORBIDDEN})
 
 _MAX_ID = 2**63 - 1
 

@@ -11,7 +11,7 @@ from typing import Annotated, Final, Literal
 from fastapi import APIRouter, Query, Request, Response
 
 from api import objects
-from api.const import CSV, NDJSON
+from api.const import CSV, NDJSON, PREFIX
 from api.deps import Caller, Conn, State
 from api.models import Aggregates, Point, Series
 from api.params import (
@@ -33,7 +33,7 @@ from core.metrics import METRICS
 from store import catalog, queries
 from store.queries import AggRow
 
-router = APIRouter(tags=["aggregates"], responses=ERRORS)
+router = APIRouter(prefix=PREFIX, tags=["aggregates"], responses=ERRORS)
 
 Func = Literal["avg", "min", "max", "sum", "count", "first", "last"]
 MAX_DEVICES: Final = 500

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Path, Query, Request
 
 from analytics import alerts
 from api.auth import Principal
+from api.const import PREFIX
 from api.deps import AlertWriter, Conn, KeyHolder, State
 from api.models import AlertAction, AlertComment, AlertEventOut, AlertOut, AlertPage, Problem
 from api.params import ID_PATTERN, AreaId
@@ -23,7 +24,7 @@ from store import alertviews
 from store import audit as audit_store
 from store.audit import AuditEvent
 
-router = APIRouter(tags=["alerts"], responses={**ERRORS, **FORBIDDEN})
+router = APIRouter(prefix=PREFIX, tags=["alerts"], responses={**ERRORS, **FORBIDDEN})
 
 _MAX_ID: Final = 2**63 - 1
 AlertId = Annotated[int, Path(ge=1, le=_MAX_ID, examples=[42])]

@@ -1,33 +1,39 @@
 """VN_AQI of stations and areas, now (anonymous access: the portal uses it)."""
 
-from typing import Annotated, Final
+from datetime import datetime, time, timedelta
+from typing import Annotated, Any, Final, Literal
+from zoneinfo import ZoneInfo
 
+import psycopg
 from fastapi import APIRouter, Path, Query, Request
 
+from analytics import aqi as vn
 from api import aqi, objects
+from api.const import PREFIX
 from api.deps import Caller, Conn, State
-from api.models import AreaAqi, StationAqi
-from api.params import ID_PATTERN, AreaId
+from api.models import AqiHistory, AqiPoint, AreaAqi, StationAqi
+from api.params import ID_PATTERN, AreaId, End, Start, check_range
 from api.problems import not_found
 from api.routes.common import ERRORS, NOT_FOUND
 from api.routes.devices import DeviceId
-from store import catalog
+from store import aqihistory, catalog
+from store.tiers import LOCAL_TZ
 
-router = APIRouter(tags=["aqi"], responses=ERRORS)
+router = APIRouter(prefix=PREFIX, tags=["aqi"], responses=ERRORS)
 
 STATION_KIND: Final = "air_quality"
 MAX_STATIONS: Final = 1000
 
 
-def _station(d: catalog.DeviceRow, hour_start: object, result: object) -> StationAqi:
+def _station(d: catalog.DeviceRow, hour_start: datetime, result: vn.AqiResult | None) -> StationAqi:
     return StationAqi(
         device_id=d.id,
         name=d.name,
         area_id=d.area_id,
         lat=d.lat,
         lon=d.lon,
-        hour=hour_start,  # type: ignore[arg-type]
-        aqi=aqi.model(result),  # type: ignore[arg-type]
+        hour=hour_start,
+        aqi=aqi.model(result),
     )
 
 
@@ -37,7 +43,7 @@ async def _stations(state: State, rows: list[catalog.DeviceRow]) -> list[Station
     return [_station(d, hour, results.get(d.id)) for d in rows]
 
 
-@router.get("/aqi/stations", summary="Current AQI of every visible station")
+@router.get("/aqi/stations", summary="Current AQI of every visible station", responses=NOT_FOUND)
 async def stations_now(
     caller: Caller,
     conn: Conn,
@@ -87,3 +93,82 @@ async def area_now(
         worst_station=worst.device_id if worst else None,
         stations=stations,
     )
+
+
+Resolution = Annotated[
+    Literal["hour", "day"], Query(description="hourly AQI, or daily AQI of local days")
+]
+_MAX_DAYS: Final = {"hour": 366, "day": 3660}
+_LOCAL: Final = ZoneInfo(LOCAL_TZ)
+
+
+async def _history(
+    conn: psycopg.AsyncConnection[Any],
+    ident: str,
+    stations: list[str],
+    span: tuple[datetime, datetime],
+    resolution: Literal["hour", "day"],
+) -> AqiHistory:
+    start, end = check_range(*span, _MAX_DAYS[resolution])
+    if resolution == "hour":
+        rows = await aqihistory.history(conn, stations, "hour", start, end)
+    else:
+        first = start.astimezone(_LOCAL).date()
+        last = (end - timedelta(microseconds=1)).astimezone(_LOCAL).date() + timedelta(days=1)
+        rows = await aqihistory.history(conn, stations, "day", first, last)
+    points = []
+    for r in rows:
+        when = r.period
+        if not isinstance(when, datetime):  # a local day: its midnight in Asia/Ho_Chi_Minh
+            when = datetime.combine(when, time(0), _LOCAL)
+        cat = vn.category(r.value)
+        points.append(
+            AqiPoint(
+                period_start=when,
+                value=r.value,
+                dominant=r.dominant,
+                category=cat.key,
+                colour_hex=cat.hex,
+                station_id=r.station_id,
+            )
+        )
+    return AqiHistory(id=ident, resolution=resolution, points=points)
+
+
+@router.get(
+    "/aqi/stations/{device_id}/history", summary="AQI history of a station", responses=NOT_FOUND
+)
+async def station_history(  # noqa: PLR0917 (one parameter per query option)
+    device_id: DeviceId,
+    caller: Caller,
+    conn: Conn,
+    state: State,
+    request: Request,
+    start: Start,
+    end: End,
+    resolution: Resolution = "hour",
+) -> AqiHistory:
+    """Hourly (hour start, UTC) or daily (local days) VN_AQI as computed by the analytics AQI
+    job; hours or days it has not computed (too little data) are absent. Ranges up to 366
+    days of hours or 3,660 days of days."""
+    d = await objects.device(conn, state, caller, device_id, (request.method, request.url.path))
+    if d.kind != STATION_KIND:
+        raise not_found("air quality station", device_id)
+    return await _history(conn, device_id, [device_id], (start, end), resolution)
+
+
+@router.get("/aqi/areas/{area_id}/history", summary="AQI history of an area", responses=NOT_FOUND)
+async def area_history(  # noqa: PLR0917
+    area_id: Annotated[str, Path(max_length=64, pattern=ID_PATTERN)],
+    caller: Caller,
+    conn: Conn,
+    start: Start,
+    end: End,
+    resolution: Resolution = "hour",
+) -> AqiHistory:
+    """Per hour or local day, the highest VN_AQI among the area's visible stations (and the
+    station it was measured at)."""
+    await objects.area(conn, area_id)
+    flt = catalog.DeviceFilter(kind=STATION_KIND, area_id=area_id)
+    rows = await catalog.devices(conn, caller.visibility, flt, limit=MAX_STATIONS)
+    return await _history(conn, area_id, [d.id for d in rows], (start, end), resolution)

@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
+from api.const import PREFIX
 from api.deps import Caller, Conn
 from api.models import Area
 from api.params import ID_PATTERN
@@ -11,7 +12,7 @@ from api.problems import not_found
 from api.routes.common import ERRORS, NOT_FOUND
 from store import catalog
 
-router = APIRouter(tags=["areas"], responses=ERRORS)
+router = APIRouter(prefix=PREFIX, tags=["areas"], responses=ERRORS)
 
 
 def _tree(rows: list[catalog.AreaRow]) -> tuple[list[Area], dict[str, Area]]:

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 
 from api import objects
+from api.const import PREFIX
 from api.deps import Caller, Conn, State
 from api.models import Device, DevicePage, Latest
 from api.params import (
@@ -22,7 +23,7 @@ from api.routes.common import ERRORS, NOT_FOUND
 from core.metrics import METRICS
 from store import catalog
 
-router = APIRouter(tags=["devices"], responses=ERRORS)
+router = APIRouter(prefix=PREFIX, tags=["devices"], responses=ERRORS)
 
 DeviceId = Annotated[str, Path(max_length=64, pattern=ID_PATTERN, examples=["aq-nd-001"])]
 

@@ -8,6 +8,7 @@ from typing import Annotated, Final
 from fastapi import APIRouter, Path, Query, Request
 
 from api import objects
+from api.const import PREFIX
 from api.deps import Caller, Conn, State
 from api.models import Energy, EnergyPoint
 from api.params import ID_PATTERN, Align, End, Start, check_range, parse_interval
@@ -16,7 +17,7 @@ from api.routes.common import ERRORS, NOT_FOUND
 from api.routes.devices import DeviceId
 from store import catalog, energy
 
-router = APIRouter(tags=["energy"], responses=ERRORS)
+router = APIRouter(prefix=PREFIX, tags=["energy"], responses=ERRORS)
 
 MAX_METERS: Final = 2000
 Interval = Annotated[str, Query(description="bucket width: 15m, 1h, 1d …", max_length=10)]

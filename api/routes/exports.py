@@ -22,7 +22,7 @@ from fastapi.responses import StreamingResponse
 
 from api import objects
 from api.auth import Principal
-from api.const import CSV, NDJSON
+from api.const import CSV, NDJSON, PREFIX
 from api.deps import KeyHolder, State
 from api.params import (
     AreaId,
@@ -42,7 +42,7 @@ from store.readings import Reading
 
 log = logging.getLogger(__name__)
 
-router = APIRouter(tags=["exports"], responses=ERRORS)
+router = APIRouter(prefix=PREFIX, tags=["exports"], responses=ERRORS)
 
 MAX_DEVICES: Final = 2000
 _CONTENT: Final[dict[int | str, dict[str, Any]]] = {

@@ -1,9 +1,10 @@
 """Server-Sent Events: new latest values (and alert events) as they are stored.
 
-Each event carries ``id:``, the stream's watermark: the newest reading timestamp sent so far
-(milliseconds since the epoch). A client reconnecting with ``Last-Event-ID`` first gets every
-series whose latest value is newer than that watermark minus the poll look-back, so nothing in
-between is missed; some values may come twice (dedupe on device_id, metric, ts).
+Each event carries ``id: <ms>-<alert>``, the stream's watermark: the newest reading timestamp
+sent so far (milliseconds since the epoch) and the newest alert event id. A client reconnecting
+with ``Last-Event-ID`` first gets every series whose latest value is newer than that timestamp
+minus the poll look-back, and every alert event after that id, so nothing in between is missed;
+some readings may come twice (dedupe on device_id, metric, ts).
 """
 
 import asyncio
@@ -17,16 +18,17 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from api import objects
-from api.const import SSE
+from api.const import PREFIX, SSE
 from api.deps import Caller, State
 from api.live import LiveFilter, LiveHub, TooManyListeners
 from api.params import AreaId, DeviceIdList, Kind, MetricList, check_metrics
 from api.problems import invalid, unavailable
 from api.routes.common import ERRORS, NOT_FOUND
 from core.metrics import METRICS
+from store.alertviews import AlertFeedRow
 from store.live import LiveRow, area_subtree
 
-router = APIRouter(tags=["live"], responses=ERRORS)
+router = APIRouter(prefix=PREFIX, tags=["live"], responses=ERRORS)
 
 RETRY_MS: Final = 3000
 MAX_RESUME: Final = timedelta(days=1)
@@ -74,6 +76,7 @@ async def live(  # noqa: PLR0917 (one parameter per filter)
         area_ids=areas,
         kinds=frozenset([kind]) if kind else None,
         metrics=frozenset(mets) if mets else None,
+        alerts=caller.key_id is not None,  # alert events need a key, like /alerts
     )
     if state.live.full:
         raise unavailable("too many live streams on this server; retry shortly")
@@ -85,37 +88,56 @@ async def live(  # noqa: PLR0917 (one parameter per filter)
     )
 
 
-def _resume_point(last_event_id: str) -> datetime:
+def _resume_point(last_event_id: str) -> tuple[datetime, int | None]:
+    ms_text, _, alert_text = last_event_id.partition("-")
     try:
-        ms = int(last_event_id.split("-", 1)[0])
-        t = datetime.fromtimestamp(ms / 1000, UTC)
+        t = datetime.fromtimestamp(int(ms_text) / 1000, UTC)
+        alert_id = int(alert_text) if alert_text else None
     except (ValueError, OverflowError, OSError):
         raise invalid("header", "last-event-id", "not an event id of this stream") from None
-    return max(t, datetime.now(UTC) - MAX_RESUME)
+    if alert_id is not None and alert_id < 0:
+        raise invalid("header", "last-event-id", "not an event id of this stream")
+    return max(t, datetime.now(UTC) - MAX_RESUME), alert_id
+
+
+class _Mark:
+    """A stream's watermark: newest reading time and alert event id sent."""
+
+    def __init__(self, ts: datetime, alert_id: int) -> None:
+        self.ts = ts
+        self.alert_id = alert_id
+
+    def advance(self, rows: list[LiveRow | AlertFeedRow]) -> str:
+        for r in rows:
+            if isinstance(r, AlertFeedRow):
+                self.alert_id = max(self.alert_id, r.event_id)
+            else:
+                self.ts = max(self.ts, r.ts)
+        return f"{int(self.ts.timestamp() * 1000)}-{self.alert_id}"
 
 
 async def _events(
     hub: LiveHub,
     flt: LiveFilter,
-    resume: datetime | None,
+    resume: tuple[datetime, int | None] | None,
     duration: int | None,
     heartbeat_s: float,
 ) -> AsyncIterator[str]:
     deadline = time.monotonic() + duration if duration else None
-    watermark = resume or datetime.now(UTC)
     # Subscribed here, not in the route: a generator that never starts never unsubscribes.
     try:
         sub = await hub.subscribe(flt)
     except TooManyListeners:
         yield 'event: error\ndata: {"detail": "too many live streams; reconnect later"}\n\n'
         return
+    mark = _Mark(resume[0] if resume else datetime.now(UTC), hub.alert_watermark)
     try:
         yield f"retry: {RETRY_MS}\n\n"
         if resume is not None:
-            rows = await hub.catch_up(flt, resume - hub.lookback)
+            ts, alert_id = resume
+            rows = await hub.catch_up(flt, ts - hub.lookback, alert_id)
             if rows:
-                watermark = max(watermark, *(r.ts for r in rows))
-                yield _format(rows, watermark)
+                yield _format(rows, mark.advance(rows))
         while True:
             wait = heartbeat_s
             if deadline is not None:
@@ -130,16 +152,28 @@ async def _events(
             if batch is None:
                 yield 'event: error\ndata: {"detail": "stream ended by the server; reconnect"}\n\n'
                 return
-            watermark = max(watermark, *(r.ts for r in batch))
-            yield _format(batch, watermark)
+            yield _format(batch, mark.advance(batch))
     finally:
         hub.unsubscribe(sub)
 
 
-def _format(rows: list[LiveRow], watermark: datetime) -> str:
-    event_id = int(watermark.timestamp() * 1000)
+def _format(rows: list[LiveRow | AlertFeedRow], event_id: str) -> str:
     parts = []
     for r in rows:
+        if isinstance(r, AlertFeedRow):
+            alert = {
+                "alert_id": r.alert_id,
+                "event": r.event,
+                "state": r.to_state,
+                "severity": r.severity,
+                "device_id": r.device_id,
+                "metric": r.metric,
+                "area_id": r.area_id,
+                "title": r.title,
+                "at": r.at.isoformat(),
+            }
+            parts.append(f"event: alert\nid: {event_id}\ndata: {json.dumps(alert)}\n\n")
+            continue
         data = {
             "device_id": r.device_id,
             "metric": r.metric,

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import PoolTimeout
 
+from api.const import PREFIX
 from api.deps import Caller, State
 from api.models import Health, MetricInfo, Problem
 from api.problems import ApiProblem
@@ -15,7 +16,7 @@ from api.routes.common import ERRORS
 from core.metrics import METRICS
 
 probes = APIRouter(tags=["operations"])
-router = APIRouter(tags=["reference"], responses=ERRORS)
+router = APIRouter(prefix=PREFIX, tags=["reference"], responses=ERRORS)
 
 _CHECK_TIMEOUT_S = 2.0
 

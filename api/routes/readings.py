@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from api import objects
+from api.const import PREFIX
 from api.deps import Caller, Conn, State
 from api.models import Reading, ReadingPage
 from api.params import (
@@ -22,7 +23,7 @@ from api.routes.common import ERRORS, NOT_FOUND
 from api.routes.devices import DeviceId
 from store import readings
 
-router = APIRouter(tags=["readings"], responses=ERRORS)
+router = APIRouter(prefix=PREFIX, tags=["readings"], responses=ERRORS)
 
 
 @router.get(
