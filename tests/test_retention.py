@@ -68,12 +68,13 @@ def test_retention_drops_exactly_the_expired_chunks(year_of_data: str) -> None:
         result = apply_retention(conn, POLICY, NOW)
         after = {t: _chunks(conn, t) for t in HYPERTABLES}
         letters = conn.execute("SELECT received_at FROM dead_letters ORDER BY 1").fetchall()
-        horizon = dict(
-            conn.execute(
+        horizon: dict[str, datetime] = {
+            str(relation): complete_from
+            for relation, complete_from in conn.execute(
                 "SELECT relation, complete_from FROM rollup_horizon"
                 " WHERE complete_from > '-infinity'"
             ).fetchall()
-        )
+        }
         assert _tier_snapshot(conn, "rollup_1d") == day_rows  # forever, untouched by raw drops
         again = apply_retention(conn, POLICY, NOW)
     for table in HYPERTABLES:
