@@ -49,10 +49,10 @@ class Settings(BaseSettings):
         description="mqtt://[user:pass@]host:port of an external broker; unset = embedded.",
     )
     pg_port: int = Field(
-        default=55432, ge=1, le=65535, description="Port of the embedded PostgreSQL."
+        default=25432, ge=1, le=65535, description="Port of the embedded PostgreSQL."
     )
     mqtt_port: int = Field(
-        default=51883, ge=1, le=65535, description="Port of the embedded Mosquitto."
+        default=21883, ge=1, le=65535, description="Port of the embedded Mosquitto."
     )
     mqtt_allow_anonymous: bool = Field(
         default=False,

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from core.errors import ConfigError, DothiError
 from core.logs import setup_logging
 from core.settings import Settings, load_settings
+from dothi import cmd_city
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -39,8 +40,7 @@ def _prepare_database(settings: Settings) -> None:
     from store import areas, migrate  # noqa: PLC0415
 
     url = settings.db_url()
-    for mig in migrate.migrate(url):
-        log.info("applied migration %04d_%s", mig.version, mig.name)
+    migrate.migrate(url)  # logs each migration it applies
     version, licence = migrate.timescaledb_info(url)
     log.info("TimescaleDB %s, licence %s", version, licence)
     n = areas.load(url)
@@ -52,23 +52,29 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     from dothi.supervisor import Service, Supervisor  # noqa: PLC0415
 
     stack = _stack(settings)
-    if settings.embedded_db:
-        stack.postgres.start()
-    if settings.embedded_broker:
-        stack.mosquitto.start()
     try:
+        if settings.embedded_db:
+            stack.postgres.start()
+        if settings.embedded_broker:
+            stack.mosquitto.start()
         _prepare_database(settings)
-        env_for = {
-            role: {
-                "DOTHI_DATABASE_URL": settings.db_url(),
-                "DOTHI_MQTT_URL": settings.broker_url(role),
-            }
-            for role in ("ingest", "simulator")
-        }
-        services = [Service("ingest", ["ingest"], env_for["ingest"])]
+        if not args.no_simulator:
+            n = cmd_city.import_city(settings)
+            log.info("simulated city: %d devices registered", n)
+        db = {"DOTHI_DATABASE_URL": settings.db_url()}
+
+        def env(role: str) -> dict[str, str]:
+            return {**db, "DOTHI_MQTT_URL": settings.broker_url(role)}
+
+        services = [
+            Service("ingest", ["ingest"], env("ingest")),
+            Service("maintenance", ["maintenance"], db),
+            Service("analytics", ["analytics"], env("analytics")),
+            Service("api", ["api"], env("analytics")),
+        ]
         if not args.no_simulator:
             services.append(
-                Service("simulator", ["simulate", "--backfill-hours", "24"], env_for["simulator"])
+                Service("simulator", ["simulate", "--backfill-hours", "24"], env("simulator"))
             )
         _print_endpoints(settings)
         print("dothi is up; Ctrl-C stops everything.", flush=True)
@@ -88,7 +94,11 @@ def _print_endpoints(settings: Settings) -> None:
     if settings.embedded_broker:
         secrets = (settings.home / "secrets").resolve()
         print(f"             (credentials: user dothi-admin, password in {secrets}/mqtt-admin.pw)")
+    api = f"http://{settings.api_host}:{settings.api_port}"
+    print(f"  API      : {api}/api/v1   (OpenAPI docs: {api}/docs)")
+    print(f"  portal   : {api}/portal")
     print(f"  logs     : {(settings.home / 'log').resolve()}")
+    print("  API key  : .venv/bin/dothi keys create --name me --scopes read:all,alerts:write")
 
 
 def cmd_status(settings: Settings, _: argparse.Namespace) -> int:
@@ -109,11 +119,11 @@ def cmd_status(settings: Settings, _: argparse.Namespace) -> int:
         detail = (
             f"TimescaleDB {row[0]} ({row[1]}), {row[2]} migrations" if row else "no timescaledb"
         )
-        print(f"database  up    {url}  {detail}")
+        print(f"database    up    {url}  {detail}")
     except psycopg.Error as exc:
         ok = False
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"database  DOWN  {url}  ({reason})")
+        print(f"database    DOWN  {url}  ({reason})")
     if settings.embedded_broker:
         host, port = "127.0.0.1", settings.mqtt_port
         shown = f"mqtt://{host}:{port}"
@@ -124,10 +134,10 @@ def cmd_status(settings: Settings, _: argparse.Namespace) -> int:
         host, port = parts.hostname or "", parts.port or 1883
         shown = f"{parts.scheme}://{host}:{port}"
     if port_open(port, host):
-        print(f"broker    up    {shown}")
+        print(f"broker      up    {shown}")
     else:
         ok = False
-        print(f"broker    DOWN  {shown}")
+        print(f"broker      DOWN  {shown}")
     state_file = settings.home / "run" / "services.json"
     if state_file.exists():
         state = json.loads(state_file.read_text())
@@ -135,9 +145,9 @@ def cmd_status(settings: Settings, _: argparse.Namespace) -> int:
             pid = svc["pid"]
             alive = pid is not None and Path(f"/proc/{pid}").exists()
             mark = "up  " if alive else "DOWN"
-            print(f"{name:<9} {mark}  pid {pid}  restarts {svc['restarts']}  log {svc['log']}")
+            print(f"{name:<11} {mark}  pid {pid}  restarts {svc['restarts']}  log {svc['log']}")
     else:
-        print("services  not running under 'dothi up'")
+        print("services    not running under 'dothi up'")
     return 0 if ok else 1
 
 
@@ -347,6 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
     lst.add_argument("--kind")
     lst.add_argument("--area")
     p.set_defaults(func=cmd_devices)
+    cmd_city.register_import(dsub)
 
     p = sub.add_parser("deadletters", help="inspect and replay refused input")
     p.add_argument("action", choices=("list", "show", "replay"))
@@ -364,7 +375,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Modules adding sub-commands: each has ``register(sub)``, which adds its parsers and sets
 # ``func(settings, args) -> int`` on them (see dothi/cmd_*.py).
-COMMAND_MODULES: tuple[str, ...] = ("dothi.cmd_api", "dothi.cmd_alerts", "dothi.cmd_analytics")
+COMMAND_MODULES: tuple[str, ...] = (
+    "dothi.cmd_api",
+    "dothi.cmd_alerts",
+    "dothi.cmd_analytics",
+    "dothi.cmd_city",
+)
 
 
 # Sub-commands implemented by other packages' own ``main(argv) -> int`` (they parse their own

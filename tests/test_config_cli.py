@@ -77,9 +77,9 @@ def test_status_reports_external_services(stack: LocalStack, db_url: str) -> Non
         env={"DOTHI_DATABASE_URL": db_url, "DOTHI_MQTT_URL": stack.mosquitto.url()},
     )
     assert proc.returncode == 0, proc.stderr
-    assert "database  up" in proc.stdout
+    assert "database    up" in proc.stdout
     assert "apache" in proc.stdout or "timescale" in proc.stdout
-    assert "broker    up" in proc.stdout
+    assert "broker      up" in proc.stdout
 
 
 def test_status_says_down_without_traceback(tmp_path: Path) -> None:
@@ -94,8 +94,8 @@ def test_status_says_down_without_traceback(tmp_path: Path) -> None:
         },
     )
     assert proc.returncode == 1
-    assert "database  DOWN" in proc.stdout
-    assert "broker    DOWN" in proc.stdout
+    assert "database    DOWN" in proc.stdout
+    assert "broker      DOWN" in proc.stdout
     assert "Traceback" not in proc.stderr
 
 
