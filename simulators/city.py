@@ -24,7 +24,7 @@ from simulators.faults import FAULTS
 from simulators.payloads import TASMOTA_METRICS
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Mapping
 
 KINDS: Final = (
     "air_quality",
@@ -168,6 +168,7 @@ class City:
     scenarios: dict[str, dict[str, Any]]
     device_faults: dict[str, dict[str, float]]
     source: Path
+    _index: dict[str, DeviceSpec] = field(default_factory=dict, repr=False, compare=False)
 
     def device(self, device_id: str) -> DeviceSpec:
         """The device with this id.
@@ -175,10 +176,9 @@ class City:
         Raises:
             KeyError: no such device.
         """
-        for d in self.devices:
-            if d.id == device_id:
-                return d
-        raise KeyError(device_id)
+        if len(self._index) != len(self.devices):
+            self._index = {d.id: d for d in self.devices}
+        return self._index[device_id]
 
     def area_chain(self, area_id: str) -> list[str]:
         """The area and its ancestors, nearest first."""
@@ -597,8 +597,3 @@ class _Rotor:
         best = max(range(len(self.options)), key=lambda i: (self.current[i], -i))
         self.current[best] -= self.total
         return self.options[best][0]
-
-
-def iter_kind(city: City, kind: str) -> Iterator[DeviceSpec]:
-    """The city's devices of one kind, in order."""
-    return (d for d in city.devices if d.kind == kind)

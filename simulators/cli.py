@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
     from types import FrameType
 
+    from simulators.city import DeviceSpec
     from simulators.runner import Sink
 
 log = logging.getLogger(__name__)
@@ -374,7 +375,7 @@ def _cmd_run(args: argparse.Namespace, stop: threading.Event) -> int:
     return 0
 
 
-def _device_json(d: Any) -> dict[str, object]:
+def _device_json(d: DeviceSpec) -> dict[str, object]:
     return {
         "id": d.id,
         "kind": d.kind,

@@ -14,6 +14,7 @@ import math
 import secrets
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final
 
 from simulators.payloads import SENML_NAMES, SENML_UNITS, native_topic, rfc3339
@@ -89,8 +90,24 @@ class _Clock:
         return base
 
 
-def _value(base: float, n: int, j: int) -> float:
-    return round(base * (0.9 + 0.02 * ((n + j) % 10)), 2)
+# Ten values per metric within ±1 % of its typical one (inside every plausible range);
+# message n, reading j takes value (n + j) % 10.
+_VALUES: Final = tuple(
+    tuple(round(base * (0.99 + 0.002 * r), 3) for r in range(10)) for _, base in LOAD_METRICS
+)
+_NAMES: Final = tuple(name for name, _ in LOAD_METRICS)
+_SENML: Final = tuple((SENML_NAMES[name], SENML_UNITS[name]) for name in _NAMES)
+
+
+@lru_cache(maxsize=4096)
+def _second(sec: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
+
+
+def _ms_time(ms: int) -> str:
+    """RFC 3339 UTC with milliseconds."""
+    sec, milli = divmod(ms, 1000)
+    return f"{_second(sec)}.{milli:03d}Z"
 
 
 def timestamps_per_message(k: int) -> int:
@@ -105,29 +122,28 @@ def encode(fmt: str, device_id: str, n: int, base_ms: int, k: int) -> bytes:
     if fmt == "senml":
         records: list[dict[str, Any]] = []
         for i in range(k):
-            metric, base = LOAD_METRICS[i % per_time]
+            m = i % per_time
+            name, unit = _SENML[m]
             rec: dict[str, Any] = {}
             if i == 0:
                 rec["bn"] = f"urn:dev:id:{device_id}:"
                 rec["bt"] = base_ms / 1000
-            if i // per_time:
+            if i >= per_time:
                 rec["t"] = (i // per_time) / 1000
-            rec["n"] = SENML_NAMES[metric]
-            rec["u"] = SENML_UNITS[metric]
-            rec["v"] = _value(base, n, i)
+            rec["n"] = name
+            rec["u"] = unit
+            rec["v"] = _VALUES[m][(n + i) % 10]
             records.append(rec)
         return json.dumps(records, separators=(",", ":")).encode()
     objs = []
     for j in range(times):
-        chunk = range(j * per_time, min(k, (j + 1) * per_time))
+        first = j * per_time
+        count = min(k - first, per_time)
         objs.append(
             {
-                "ts": rfc3339((base_ms + j) / 1000, digits=3),
+                "ts": _ms_time(base_ms + j),
                 "seq": n,
-                "readings": {
-                    LOAD_METRICS[i % per_time][0]: _value(LOAD_METRICS[i % per_time][1], n, i)
-                    for i in chunk
-                },
+                "readings": {_NAMES[m]: _VALUES[m][(n + first + m) % 10] for m in range(count)},
             }
         )
     body: Any = objs[0] if times == 1 else objs

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import struct
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -371,8 +372,6 @@ def tasmota_topic(device_id: str) -> str:
 
 def dew_point(temp_c: float, rh: float) -> float:
     """Magnus-formula dew point, °C (what Tasmota prints as DewPoint)."""
-    import math  # noqa: PLC0415 (only Tasmota payloads need it)
-
     a, b = 17.62, 243.12
     gamma = math.log(max(rh, 1.0) / 100.0) + a * temp_c / (b + temp_c)
     return round(b * gamma / (a - gamma), 1)

@@ -79,6 +79,8 @@ class Scenario:
         duration_s: how long its effects last.
         params: the city file's settings for it.
         affected: ids of the devices it singles out (lamps, meters, silenced devices).
+        seed: the simulation seed.
+        pm25_targets: plateau PM2.5 per area (pollution-episode).
     """
 
     name: str
@@ -87,7 +89,7 @@ class Scenario:
     params: Mapping[str, Any]
     affected: frozenset[str] = field(default_factory=frozenset)
     seed: int = 0
-    _targets: Mapping[str, float] = field(default_factory=dict)
+    pm25_targets: Mapping[str, float] = field(default_factory=dict)
 
     @classmethod
     def bind(cls, name: str, city: City, seed: int, start: float) -> Scenario:
@@ -208,7 +210,7 @@ class Scenario:
         w = self.pollution_weight(t)
         if not w.any():
             return pm
-        target = self._targets.get(area_id, 80.0)
+        target = self.pm25_targets.get(area_id, 80.0)
         wobble = np.exp(0.06 * prng.smooth(env.key("area", area_id, "episode"), t, 2 * HOUR_S))
         return np.asarray((1.0 - w) * pm + w * target * wobble)
 

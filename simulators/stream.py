@@ -1,10 +1,10 @@
-"""From the city to MQTT messages, stretch by stretch of simulated time.
+"""From the city to MQTT messages.
 
-:class:`Generator` turns one stretch [t0, t1) into messages: each device's readings on its grid
-(minus those lost to faults or a sensor outage), values with their faults, encoded in the
-device's format, with transport faults deciding when (and how) each message goes out.
-:class:`Stream` hands messages out in the order they are due, generating stretches ahead as
-needed; backfill drains it as fast as the broker takes messages, real time paces it to a clock.
+:class:`Generator` turns a stretch of simulated time into messages: each device's readings on
+its grid (minus those lost to faults or a sensor outage), values with their faults, encoded in
+the device's format, with transport faults deciding when (and how) each message goes out.
+Backfill takes them device by device (:meth:`Generator.device_major`); real time takes them from
+a :class:`Stream` in the order they are due, paced to a clock.
 """
 
 from __future__ import annotations
@@ -269,9 +269,3 @@ class Stream:
                 break
             self._fill(self.generated_until)
         return self._heap[0][0] if self._heap else None
-
-    def drain(self) -> Iterator[Message]:
-        """Everything left (late messages held beyond ``end``), in order."""
-        self._fill(math.inf if self.end is not None else self.generated_until)
-        while self._heap:
-            yield heapq.heappop(self._heap)[2]

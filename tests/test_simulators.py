@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from core.metrics import METRICS, normalise, resolve
+from core.metrics import METRICS, QUALITY_PASS, normalise, resolve
 from simulators import energy, faults, payloads, profiles, schedule, signals
 from simulators.city import (
     DEVICE_ID_RE,
@@ -638,6 +638,7 @@ def test_load_payloads_hold_k_distinct_keys(fmt: str) -> None:
         keys = {(r.name, r.ts) for r in decoded.readings}
         assert len(keys) == k
         assert not decoded.errors
+        assert all(normalise(r.name, r.value, r.unit)[2] == QUALITY_PASS for r in decoded.readings)
 
 
 def native_topic(device_id: str) -> str:
