@@ -297,6 +297,11 @@ def test_edition_is_detected(db_url: str) -> None:
         assert edition(conn) in ("apache", "timescale")
 
 
+KEEP_ALL = RetentionPolicy(
+    raw_days=None, minute_days=None, hour_days=None, day_days=None, dead_letter_days=None
+)
+
+
 def _wait_until(predicate: object, timeout: float = 30.0) -> None:
     assert callable(predicate)
     deadline = time.monotonic() + timeout
@@ -315,7 +320,8 @@ def test_maintenance_loop_refreshes_and_survives_a_lost_connection(
     loop = threading.Thread(
         target=run_maintenance,
         args=(fresh_db_url, stop),
-        kwargs={"interval_s": 0.1, "policy": RetentionPolicy()},
+        # Keep everything: the data's dates must not age out against the real clock.
+        kwargs={"interval_s": 0.1, "policy": KEEP_ALL},
     )
     loop.start()
     try:
