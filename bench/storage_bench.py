@@ -15,6 +15,7 @@ per minute of city data.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -323,7 +324,9 @@ def main() -> None:
             backfill_s = time.perf_counter() - t
             print(f"  backfill rolled up in {backfill_s:.1f} s ({stats.rounds} rounds)", flush=True)
             conn.execute("VACUUM ANALYZE")  # what autovacuum does after a bulk load
+            load_before = os.getloadavg()[0]
             figures = questions(conn, args.sensors, args.days, args.repeat)
+            load_after = os.getloadavg()[0]
             hyper_ms, plain_ms = plain_vs_hypertable(conn, args.days, args.repeat)
             batch_ms, minute_ms = live_minutes(conn, args.sensors, args.live_minutes)
             size = sizes(conn)
@@ -353,6 +356,10 @@ def main() -> None:
             f"{hyper_ms:.2f} ms vs {plain_ms:.2f} ms",
         ),
         *((f"size of {k}", v) for k, v in size.items()),
+        (
+            "1-min load average before / after the query timings (other work on the machine)",
+            f"{load_before:.1f} / {load_after:.1f} on {os.cpu_count()} cores",
+        ),
     ]
     body = report(figures, facts, versions, args)
     print()

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from store import rollups
+from store import migrate, rollups
 from store.loader import Row, load_batch
 from store.maintenance import edition, run_maintenance
 from store.retention import RetentionPolicy
@@ -349,3 +349,26 @@ def test_maintenance_loop_refreshes_and_survives_a_lost_connection(
     assert any("reconnecting" in m for m in messages)
     assert sum("storage maintenance connected" in m for m in messages) >= 2
     assert any("licence" in m for m in messages)
+
+
+def test_migration_marks_and_seeds_readings_stored_before_it(empty_db_url: str) -> None:
+    first = migrate.available()[0]
+    assert first.version == 1
+    with psycopg.connect(empty_db_url, autocommit=True) as conn:
+        migrate.applied(conn)  # creates schema_migrations
+        with conn.transaction():
+            conn.execute(first.sql.encode())
+            conn.execute("INSERT INTO schema_migrations VALUES (1, %s)", (first.name,))
+        conn.execute(
+            "INSERT INTO readings (device_id, metric, ts, value)"
+            " SELECT 'old', 'pm25', %s + n * interval '17 minutes', n"
+            " FROM generate_series(0, 200) AS n",
+            (T0,),
+        )
+    migrate.migrate(empty_db_url)
+    with psycopg.connect(empty_db_url, autocommit=True) as conn:
+        assert conn.execute("SELECT value FROM latest WHERE device_id = 'old'").fetchone() == (
+            200.0,
+        )
+        assert rollups.refresh(conn).ranges == 3  # 200 × 17 min spans three UTC days
+        assert all_mismatches(conn) == []
