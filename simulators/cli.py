@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import re
@@ -413,7 +414,9 @@ class _Signals:
             signal.signal(sig, handler)
 
 
+@contextlib.contextmanager
 def _logging() -> Iterator[None]:
+    """Log to stderr unless the caller (``dothi``) has set logging up already."""
     root = logging.getLogger()
     if root.handlers:
         yield
@@ -444,10 +447,8 @@ def main(argv: Sequence[str]) -> int:
     except SystemExit as exc:  # --help, or argparse's own usage error (already printed)
         return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
     stop = threading.Event()
-    logs = _logging()
-    next(logs)
     try:
-        with _Signals(stop):
+        with _logging(), _Signals(stop):
             if args.command == "load":
                 return _cmd_load(args, stop)
             return _cmd_run(args, stop)
@@ -459,5 +460,3 @@ def main(argv: Sequence[str]) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
-    finally:
-        next(logs, None)

@@ -704,3 +704,15 @@ def test_message_counts_follow_the_schedule() -> None:
     for m in msgs:
         per_device[m.device_id].append(m.ts)
     assert all(v == sorted(v) for v in per_device.values())
+
+
+def test_without_a_broker_credential_the_error_says_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("DOTHI_MQTT_URL", raising=False)
+    monkeypatch.setenv("DOTHI_HOME", str(tmp_path))
+    monkeypatch.setenv("DOTHI_CONFIG", str(tmp_path / "none.toml"))
+    assert main(["--kinds", "river_gauge"]) == 2
+    err = capsys.readouterr().err
+    assert "dothi simulate: error: no credential for MQTT role 'simulator'" in err
+    assert "Traceback" not in err
