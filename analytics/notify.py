@@ -308,19 +308,15 @@ RETURNING d.id, d.event_id, d.channel, d.attempts, d.body
     def _send_webhook(
         hook: Webhook, delivery_id: int, body: str, now: datetime
     ) -> tuple[bool, int | None, str | None, bool]:
-        event = (
-            str(json.loads(body).get("event", {}).get("event", ""))
-            if hook.template == "json"
-            else ""
-        )
-        if hook.template == "sms_vi":
-            event = str(json.loads(body).get("event", ""))
+        doc = json.loads(body)
+        # json bodies nest the event; sms_vi bodies carry its kind only.
+        event = doc["event"]["event"] if hook.template == "json" else doc.get("event", "")
         result = post(
             hook.url,
             body.encode(),
             secret=hook.secret,
             delivery_id=delivery_id,
-            event=event,
+            event=str(event),
             timeout_s=hook.timeout_s,
             now=int(now.timestamp()),
         )

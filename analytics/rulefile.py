@@ -516,11 +516,15 @@ def _anomaly(table: _Table, _base: dict[str, Any], _metric: str) -> Params:
     window = table.duration("window", timedelta(hours=1))
     if window <= timedelta(0):
         raise table.fail("window", "'window' must be positive")
+    weeks = table.integer("baseline_weeks", 4, low=1, high=52)
+    min_baseline = table.integer("min_baseline", min(3, weeks), low=1, high=52)
+    if min_baseline > weeks:
+        raise table.fail("min_baseline", "'min_baseline' cannot exceed 'baseline_weeks'")
     return AnomalyParams(
         z=z,
         window=window,
-        baseline_weeks=table.integer("baseline_weeks", 4, low=1, high=52),
-        min_baseline=table.integer("min_baseline", 3, low=2, high=52),
+        baseline_weeks=weeks,
+        min_baseline=min_baseline,
         direction=cast("Any", table.choice("direction", ("both", "above", "below"), "both")),
         min_spread=min_spread,
     )

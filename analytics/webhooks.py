@@ -146,10 +146,14 @@ def sms_text(event: Mapping[str, Any], alert: Mapping[str, Any]) -> str:
     if event.get("event") == "resolved":
         title = str(alert.get("title", "")).split(":")[0]
         text = f"[Nam Định] HẾT CẢNH BÁO: {title} ({where}) lúc {at}"
-    elif kind == "river_alarm" and isinstance(details.get("alarm_level"), int):
+    elif (
+        kind == "river_alarm"
+        and isinstance(details.get("alarm_level"), int)
+        and isinstance(value, int | float)
+    ):
         level = _ROMAN.get(details["alarm_level"], str(details["alarm_level"]))
         text = f"[Nam Định] CẢNH BÁO LŨ cấp {level}: {details.get('river')} {value:.2f} m lúc {at}"
-    elif kind == "aqi_category":
+    elif kind == "aqi_category" and isinstance(value, int | float):
         category = str(details.get("category_vi", "")).upper()
         text = f"[Nam Định] KHÔNG KHÍ {category}: {where} AQI {value:.0f} lúc {at}"
     else:
