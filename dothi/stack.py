@@ -270,6 +270,7 @@ class Mosquitto:
     allow_anonymous: bool = False
     autosave_interval: int = 60
     max_queued_messages: int = 1_000_000
+    sys_interval: int = 10
 
     _proc: subprocess.Popen[bytes] | None = None
 
@@ -367,7 +368,7 @@ topic read $SYS/#
             "persistent_client_expiration 14d",
             "max_packet_size 16777216",
             "set_tcp_nodelay true",
-            "sys_interval 10",
+            f"sys_interval {self.sys_interval}",
             f"log_dest file {self.log_file}",
             "log_type error",
             "log_type warning",
