@@ -243,3 +243,19 @@ def test_latest_values_follow_ingest(stack: LocalStack, fresh_db_url: str, uid: 
             "SELECT ts, value FROM latest WHERE device_id = %s AND metric = 'pm25'", (dev,)
         ).fetchone()
     assert row == (NOW, 30.0)  # the late reading did not overwrite the newer one
+
+
+def test_timer_flush_when_the_batch_is_larger_than_the_inflight_window(
+    stack: LocalStack, fresh_db_url: str, uid: str
+) -> None:
+    # The broker sends at most 20 unacked messages; a batch of 1000 would never fill.
+    settings = ingest_settings(
+        stack, fresh_db_url, uid, ingest_batch_size=1000, ingest_receive_maximum=20
+    )
+    dev = f"tf-{uid}"
+    with running_worker(settings) as worker, publisher(stack.mosquitto.url("admin")) as pub:
+        for i in range(200):
+            pub(f"dothi/v1/devices/{dev}/up", native(NOW - timedelta(seconds=i), pm25=i))
+        wait_for(lambda: count(fresh_db_url, "SELECT count(*) FROM readings") == 200)
+        wait_for(lambda: worker.stats.acked == 200, what="every message acked")
+    discard_session(stack, settings.ingest_client_id + "-0")
