@@ -18,16 +18,31 @@ def _out(line: str = "") -> None:
     sys.stdout.write(line + "\n")
 
 
+# The shipped files live in the source tree's deploy/ (the wheel has no deploy/): a relative
+# default that is missing in the working directory (dothi up started elsewhere) falls back there.
+_SOURCE_DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
+
+
+def _default(value: str) -> Path:
+    path = Path(value)
+    if not path.is_absolute() and not path.exists() and path.parts[0] == "deploy":
+        shipped = _SOURCE_DEPLOY.joinpath(*path.parts[1:])
+        if shipped.exists():
+            return shipped
+    return path
+
+
 def cmd_analytics(settings: Settings, args: argparse.Namespace) -> int:
     """Run analytics until SIGINT/SIGTERM (SIGHUP reloads the rules); or check the files."""
     from analytics.notifyconfig import load_notifications  # noqa: PLC0415
     from analytics.rulefile import load_rules  # noqa: PLC0415
     from analytics.service import ServiceOptions, run  # noqa: PLC0415
 
-    notifications = None if args.notifications == "none" else Path(args.notifications)
+    notifications = None if args.notifications == "none" else _default(args.notifications)
+    rules_path = _default(args.rules)
     if args.check:
-        rules = load_rules(Path(args.rules))
-        _out(f"{args.rules}: {len(rules.rules)} rules OK ({len(rules.disabled)} disabled)")
+        rules = load_rules(rules_path)
+        _out(f"{rules_path}: {len(rules.rules)} rules OK ({len(rules.disabled)} disabled)")
         if notifications is not None:
             cfg = load_notifications(notifications)
             mqtt = "on" if cfg.mqtt.enabled else "off"
@@ -37,7 +52,7 @@ def cmd_analytics(settings: Settings, args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     options = ServiceOptions(
-        rules=Path(args.rules),
+        rules=rules_path,
         notifications=notifications,
         interval_s=args.interval,
         once=args.once,
