@@ -54,6 +54,18 @@ class Settings(BaseSettings):
     mqtt_port: int = Field(
         default=21883, ge=1, le=65535, description="Port of the embedded Mosquitto."
     )
+    mqtt_tls_port: int = Field(
+        default=28883,
+        ge=0,
+        le=65535,
+        description="TLS listener of the embedded Mosquitto, password auth (0 = off).",
+    )
+    mqtt_mtls_port: int = Field(
+        default=28884,
+        ge=0,
+        le=65535,
+        description="TLS listener of the embedded Mosquitto, client-certificate auth (0 = off).",
+    )
     mqtt_allow_anonymous: bool = Field(
         default=False,
         description="Let the embedded broker accept clients without credentials (demos only).",

@@ -33,6 +33,8 @@ def _stack(settings: Settings) -> LocalStack:
         settings.pg_port,
         settings.mqtt_port,
         allow_anonymous=settings.mqtt_allow_anonymous,
+        tls_port=settings.mqtt_tls_port,
+        mtls_port=settings.mqtt_mtls_port,
     )
 
 
@@ -94,6 +96,12 @@ def _print_endpoints(settings: Settings) -> None:
     if settings.embedded_broker:
         secrets = (settings.home / "secrets").resolve()
         print(f"             (credentials: user dothi-admin, password in {secrets}/mqtt-admin.pw)")
+        if settings.mqtt_tls_port:
+            print(
+                f"  TLS      : mqtts://127.0.0.1:{settings.mqtt_tls_port} (CA {secrets}/ca/ca.crt)"
+            )
+        if settings.mqtt_mtls_port:
+            print(f"  mTLS     : mqtts://127.0.0.1:{settings.mqtt_mtls_port} (client certificates)")
     api = f"http://{settings.api_host}:{settings.api_port}"
     print(f"  API      : {api}/api/v1   (OpenAPI docs: {api}/docs)")
     print(f"  portal   : {api}/portal")
@@ -218,8 +226,16 @@ def cmd_devices(settings: Settings, args: argparse.Namespace) -> int:
             lon=args.lon,
             public=args.public,
         )
-        issued = devices.add(settings, dev, credentials=not args.no_credentials)
+        issued = devices.add(
+            settings,
+            dev,
+            credentials=not args.no_credentials,
+            cert_dir=Path(args.cert) if args.cert else None,
+        )
         print(f"device {issued.device_id} registered")
+        if issued.cert:
+            print(f"  client certificate: {issued.cert} (key {issued.key}, CA {issued.ca})")
+            print(f"  connect with TLS to: mqtts://127.0.0.1:{settings.mqtt_mtls_port}")
         if issued.password:
             print(f"  MQTT username: {issued.username}")
             print(f"  MQTT password: {issued.password}   (shown once; store it on the device)")
@@ -351,6 +367,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--lon", type=float)
     a.add_argument("--public", action="store_true", help="visible on the public portal and API")
     a.add_argument("--no-credentials", action="store_true", help="register only")
+    a.add_argument(
+        "--cert", metavar="DIR", help="also issue a client certificate (CN = id) into DIR"
+    )
     r = dsub.add_parser("revoke", help="remove a device's MQTT credential")
     r.add_argument("id")
     lst = dsub.add_parser("list", help="list registered devices")

@@ -17,6 +17,8 @@ from dothi.stack import Mosquitto, delete_password, set_password
 from store import devices as registry
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from core.settings import Settings
 
 RESERVED_PREFIX = "dothi-"
@@ -27,14 +29,30 @@ class Issued:
     device_id: str
     username: str | None
     password: str | None  # shown once; None when the broker is external
+    cert: Path | None = None  # client certificate for the mTLS listener
+    key: Path | None = None
+    ca: Path | None = None
 
 
 def _broker(settings: Settings) -> Mosquitto:
     return Mosquitto(settings.home.resolve(), settings.mqtt_port)
 
 
-def add(settings: Settings, device: registry.Device, *, credentials: bool = True) -> Issued:
-    """Register (or update) a device and, on the embedded broker, issue its password."""
+def add(
+    settings: Settings,
+    device: registry.Device,
+    *,
+    credentials: bool = True,
+    cert_dir: Path | None = None,
+) -> Issued:
+    """Register (or update) a device and, on the embedded broker, issue its credentials.
+
+    Args:
+        settings: platform settings.
+        device: the registry entry.
+        credentials: issue an MQTT password (embedded broker only).
+        cert_dir: also issue a client certificate whose CN is the device id into this folder.
+    """
     if device.id.startswith(RESERVED_PREFIX):
         raise registry.DeviceError(f"device ids starting with {RESERVED_PREFIX!r} are reserved")
     with psycopg.connect(settings.db_url()) as conn:
@@ -47,7 +65,11 @@ def add(settings: Settings, device: registry.Device, *, credentials: bool = True
     set_password(broker.passwd_file, device.id, password)
     broker.write_acl()  # also hands the files back to the broker's user when run as root
     broker.reload()
-    return Issued(device.id, device.id, password)
+    if cert_dir is None:
+        return Issued(device.id, device.id, password)
+    ca = broker.ensure_tls()
+    cert, key = ca.issue(device.id, cert_dir)
+    return Issued(device.id, device.id, password, cert, key, ca.cert)
 
 
 def revoke(settings: Settings, device_id: str) -> bool:
