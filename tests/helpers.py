@@ -108,6 +108,7 @@ def mqtt_client(
     client.loop_start()
     if not connected.wait(10) or refused:
         client.loop_stop()
+        client.reinitialise()  # closes paho's internal socket pair now, not at garbage collection
         msg = f"MQTT connect to {target.redacted()} failed: {refused or 'timeout'}"
         raise ConnectionError(msg)
     return client
