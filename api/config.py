@@ -37,6 +37,8 @@ class ApiConfig:
         anon_rate_per_s: refill rate per client address without a key.
         anon_burst: bucket size per client address without a key.
         key_cache_s: how long a looked-up key is trusted; a revocation takes effect within it.
+        response_cache_s: how long /latest and /aggregates answers are reused for identical
+            requests of callers who see the same devices (0 = off).
         page_max: largest page of raw readings or devices.
         aggregate_max_points: buckets × series one aggregate request may return.
         raw_max_days: longest range of one raw readings query.
@@ -66,6 +68,7 @@ class ApiConfig:
     anon_rate_per_s: float = 5.0
     anon_burst: int = 30
     key_cache_s: float = 5.0
+    response_cache_s: float = 1.0
     page_max: int = 5000
     aggregate_max_points: int = 100_000
     raw_max_days: int = 31

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from api.audit import AuditWriter
 from api.auth import Authenticator, KeyCache
+from api.cache import TtlCache
 from api.db import Database
 from api.live import LiveHub
 from api.metrics import ApiMetrics
@@ -35,6 +36,7 @@ class ApiState:
         self.auth = Authenticator(config, self.keys, self.limiter, self.audit)
         self.live = LiveHub(self.db.pool, config, self.metrics)
         self.exports = asyncio.Semaphore(config.export_concurrency)
+        self.responses = TtlCache(config.response_cache_s)
         self._tasks: list[asyncio.Task[None]] = []
 
     async def _fetch_key(self, key_id: str) -> ApiKey | None:

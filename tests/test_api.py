@@ -252,3 +252,16 @@ def test_bad_credentials_are_401_never_anonymous(client: httpx.Client, api_keys:
 def test_unknown_route_and_method_are_problems(client: httpx.Client) -> None:
     _problem(client.get(f"{PREFIX}/nothing"), 404)
     _problem(client.delete(f"{PREFIX}/devices"), 405)
+
+
+def test_response_cache_is_per_visibility(db_url: str, api_keys: Keys) -> None:
+    with client_for(db_url, response_cache_s=60.0, anon_rate_per_s=1000.0, anon_burst=1000) as c:
+        anon = c.get(f"{PREFIX}/latest", params={"metric": "pm25"}).json()
+        full = c.get(f"{PREFIX}/latest", params={"metric": "pm25"}, headers=auth(api_keys.all))
+        # A cached public answer is never served to a key that sees more, nor the reverse.
+        assert {r["device_id"] for r in anon} == {"aq-pub"}
+        assert {r["device_id"] for r in full.json()} == {"aq-pub", "aq-priv"}
+        again = c.get(f"{PREFIX}/latest", params={"metric": "pm25"}).json()
+        assert again == anon
+        # A hidden device is still a 404 while an answer for visible ones is cached.
+        assert c.get(f"{PREFIX}/latest", params={"device_id": "aq-priv"}).status_code == 404

@@ -6,7 +6,7 @@ import json
 import math
 from collections.abc import Sequence
 from itertools import groupby
-from typing import Annotated, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 
@@ -76,7 +76,7 @@ async def aggregates(  # noqa: PLR0917 (one parameter per query option)
         bool, Query(description="one series per metric over all the devices")
     ] = False,
     fmt: Annotated[Format, Query(alias="format")] = "json",
-) -> Aggregates | Response:
+) -> Response:
     """Buckets of ``interval`` over ``[start, end)`` for several devices and metrics at once.
 
     Name devices with ``device_id`` (repeatable), or take every visible device of an area
@@ -108,6 +108,13 @@ async def aggregates(  # noqa: PLR0917 (one parameter per query option)
             f"{buckets} buckets x {series} series exceeds {cfg.aggregate_max_points} points;"
             " use a longer interval, a shorter range or fewer series",
         )
+    media = {"csv": CSV, "ndjson": NDJSON}.get(fmt, "application/json")
+    # Same devices (after the visibility checks above), same question: same answer for
+    # response_cache_s. Dashboards refresh identical panels for every viewer.
+    key = ("agg", tuple(ids), tuple(mets), start, end, width, tuple(chosen), align, combine, fmt)
+    cached = state.responses.get(key)
+    if cached is not None:
+        return Response(cached, media_type=media)
     rows: list[AggRow] = []
     if ids:
         try:
@@ -125,22 +132,30 @@ async def aggregates(  # noqa: PLR0917 (one parameter per query option)
         except ValueError as exc:  # the store refuses what the checks above let through
             raise invalid("query", "interval", str(exc)) from None
     if fmt == "csv":
-        return Response(_csv(rows, chosen), media_type=CSV)
-    if fmt == "ndjson":
-        return Response(_ndjson(rows, chosen), media_type=NDJSON)
-    return Aggregates(
-        start=start,
-        end=end,
-        interval_s=int(width.total_seconds()),
-        align=align,
-        funcs=list(chosen),
-        series=_series(rows, chosen),
-    )
+        data = _csv(rows, chosen).encode()
+    elif fmt == "ndjson":
+        data = _ndjson(rows, chosen).encode()
+    else:
+        data = (
+            Aggregates(
+                start=start,
+                end=end,
+                interval_s=int(width.total_seconds()),
+                align=align,
+                funcs=list(chosen),
+                series=_series(rows, chosen),
+            )
+            .model_dump_json(exclude_unset=True)
+            .encode()
+        )
+    state.responses.put(key, data)
+    return Response(data, media_type=media)
 
 
 def _point(row: AggRow, funcs: Sequence[str]) -> Point:
-    values = {f: row.values[f] for f in funcs if f != "count"}
-    return Point(bucket=row.bucket, count=row.count, **values)
+    fields: dict[str, Any] = {"bucket": row.bucket, "count": row.count}
+    fields.update((f, row.values[f]) for f in funcs if f != "count")
+    return Point.model_construct(**fields)
 
 
 def _series(rows: list[AggRow], funcs: Sequence[str]) -> list[Series]:
