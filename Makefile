@@ -1,5 +1,7 @@
 # The two commands in the README: `make run` and `make test`.
-.PHONY: setup run test check lint typecheck clean
+.PHONY: setup run test check clean bench soak
+
+MINUTES ?= 10
 
 setup:
 	./scripts/setup
@@ -17,3 +19,13 @@ test: check
 
 clean:
 	rm -rf .venv var .pytest_cache .mypy_cache .ruff_cache
+
+# Benchmarks are programs, not tests: each prints its table and updates docs/benchmarks.md.
+bench: setup
+	.venv/bin/python bench/ingest_bench.py
+	.venv/bin/python bench/storage_bench.py
+	.venv/bin/python bench/api_bench.py
+	.venv/bin/python bench/sta_bench.py
+
+soak: setup
+	.venv/bin/python bench/soak.py --minutes $(MINUTES)
