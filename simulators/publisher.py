@@ -219,7 +219,7 @@ class Publisher:
             self._client.connect(self.address.host, self.address.port, keepalive=30)
         except (OSError, ssl.SSLError) as exc:
             reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-            self._client.loop_stop()
+            self._shutdown()
             raise PublishError(f"cannot reach the MQTT broker at {shown}: {reason}") from None
         self._client.loop_start()
         if not self._answered.wait(self.connect_timeout):
@@ -269,6 +269,9 @@ class Publisher:
         self._closing = True
         self._client.disconnect()
         self._client.loop_stop()
+        # paho keeps an internal socket pair until garbage collection; close it now (the
+        # client is not used again), or a ResourceWarning may surface at some later GC.
+        self._client.reinitialise()
 
     def close(self, timeout: float = 10.0) -> None:
         """Wait (up to ``timeout``) for outstanding acknowledgements, then disconnect."""
