@@ -61,6 +61,45 @@ class WriteResult:
     seconds: float
 
 
+def ensure_staging(conn: psycopg.Connection[Any]) -> None:
+    """Create this session's staging table (once per connection; emptied at each commit)."""
+    conn.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {STAGING} ("
+        " device_id text, metric text, ts timestamptz, value float8, quality int2)"
+        " ON COMMIT DELETE ROWS"
+    )
+
+
+def insert_readings(
+    cur: psycopg.Cursor[Any],
+    rows: Iterable[Row],
+    after_insert: Callable[[psycopg.Cursor[Any], str], None] | None = rollups.on_batch,
+) -> int:
+    """COPY rows into the staging table, insert the new ones, run the rollup hook.
+
+    Runs inside the caller's transaction (the staging table must exist: :func:`ensure_staging`).
+    Rows already stored, and repeats within ``rows``, are dropped by the readings key.
+
+    Returns:
+        How many readings were inserted.
+    """
+    with cur.copy(
+        f"COPY {STAGING} (device_id, metric, ts, value, quality) FROM STDIN (FORMAT BINARY)"
+    ) as copy:
+        copy.set_types(["text", "text", "timestamptz", "float8", "int2"])
+        for row in rows:
+            copy.write_row(row)
+    cur.execute(
+        "INSERT INTO readings (device_id, metric, ts, value, quality)"
+        f" SELECT device_id, metric, ts, value, quality FROM {STAGING}"
+        " ON CONFLICT DO NOTHING"
+    )
+    inserted = cur.rowcount
+    if after_insert is not None:
+        after_insert(cur, STAGING)
+    return inserted
+
+
 def is_transient(exc: BaseException) -> bool:
     """Errors worth retrying: the connection or the server, not the data."""
     if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):
@@ -114,11 +153,7 @@ class BatchWriter:
                 conn = psycopg.connect(self.url, connect_timeout=5, application_name="dothi-ingest")
             except psycopg.Error as exc:
                 raise TransientError(f"database unreachable: {exc}") from exc
-            conn.execute(
-                f"CREATE TEMP TABLE IF NOT EXISTS {STAGING} ("
-                " device_id text, metric text, ts timestamptz, value float8, quality int2)"
-                " ON COMMIT DELETE ROWS"
-            )
+            ensure_staging(conn)
             conn.commit()
             self._conn = conn
         return self._conn
@@ -168,21 +203,7 @@ class BatchWriter:
                 registered = cur.rowcount
             inserted = 0
             if batch.rows:
-                with cur.copy(
-                    f"COPY {STAGING} (device_id, metric, ts, value, quality)"
-                    " FROM STDIN (FORMAT BINARY)"
-                ) as copy:
-                    copy.set_types(["text", "text", "timestamptz", "float8", "int2"])
-                    for row in batch.rows:
-                        copy.write_row(row)
-                cur.execute(
-                    "INSERT INTO readings (device_id, metric, ts, value, quality)"
-                    f" SELECT device_id, metric, ts, value, quality FROM {STAGING}"
-                    " ON CONFLICT DO NOTHING"
-                )
-                inserted = cur.rowcount
-                if self.after_insert is not None:
-                    self.after_insert(cur, STAGING)
+                inserted = insert_readings(cur, batch.rows, self.after_insert)
             if batch.dead_letters:
                 with cur.copy(
                     "COPY dead_letters (topic, payload, reason, detail, device_id) FROM STDIN"
