@@ -399,6 +399,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "dothi.cmd_alerts",
     "dothi.cmd_analytics",
     "dothi.cmd_city",
+    "dothi.cmd_dashboards",
 )
 
 
