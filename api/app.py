@@ -24,6 +24,7 @@ from api.routes import (
     meta,
     readings,
 )
+from api.sta import router as sta_router
 from api.state import ApiState
 from core.settings import load_settings
 
@@ -82,6 +83,7 @@ def create_app(settings: Settings, *, config: ApiConfig | None = None) -> FastAP
         app.include_router(module.router)
     app.include_router(live.router)
     app.include_router(admin.router)
+    app.include_router(sta_router)  # SensorThings API 1.1 (read) at /sta/v1.1: api/sta/
 
     def custom_openapi() -> dict[str, Any]:
         return openapi.build(app)
