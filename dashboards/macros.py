@@ -137,12 +137,12 @@ def _literal(value: str) -> str:
 
 
 def _variable_text(var: Variable, fmt: str | None) -> str:
+    if fmt not in (None, "raw", "sqlstring"):
+        raise MacroError(f"variable format {fmt!r} is not supported here")
     if fmt == "raw":
         return ",".join(var.values)
     if fmt == "sqlstring" or var.multi:
         return ",".join(_literal(v) for v in var.values)
-    if fmt is not None:
-        raise MacroError(f"variable format {fmt!r} is not supported here")
     if len(var.values) != 1:
         raise MacroError(f"single-value variable ${var.name} has {len(var.values)} values")
     return var.values[0].replace("'", "''")

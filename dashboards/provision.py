@@ -198,6 +198,8 @@ def to_yaml(value: object, indent: int = 0) -> str:
                 inner = to_yaml(item, indent + 2).splitlines()
                 lines.append(f"{pad}- {inner[0].lstrip()}")
                 lines.extend(inner[1:])
+            elif isinstance(item, dict | list):
+                lines.append(f"{pad}- {'{}' if isinstance(item, dict) else '[]'}")
             else:
                 lines.append(f"{pad}- {_yaml_scalar(item)}")
     else:
