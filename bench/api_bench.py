@@ -7,9 +7,10 @@ Run: ``.venv/bin/python bench/api_bench.py [seconds-per-run]`` (needs ``wrk``: `
 - **latest**: ``GET /api/v1/latest?metric=pm25`` (every station's newest PM2.5, the portal map);
 - **aggregate**: ``GET /api/v1/aggregates`` of one sensor, 24 hourly buckets (avg, max);
 
-loads ``dothi api`` (uvicorn, one worker, a real API key) and a minimal ASGI endpoint (the
-same store functions, no FastAPI, no auth, ``json.dumps``) with wrk on loopback: flat out for
-throughput, and paced near 500 requests/s for latency. It also times one poll of the live
+loads ``dothi api`` (uvicorn, one worker, a real API key), the same API with its 1 s response
+cache off, and a minimal ASGI endpoint (the same store functions, no FastAPI, no auth,
+``json.dumps``) with wrk on loopback: flat out for throughput, and paced near 500 requests/s
+for latency. It also times one poll of the live
 stream and watches the API's memory while it streams a large export. Results go to the
 ``## API`` section of docs/benchmarks.md.
 """
@@ -28,7 +29,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import psycopg
@@ -36,12 +37,18 @@ import uvicorn
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from api import keys as keyfmt
+from api.app import create_app
+from api.config import ApiConfig
 from bench._common import bench_home, proc_rss_mb, remove, write_section
+from core.settings import load_settings
 from dothi.stack import Postgres, free_port
 from store import areas, catalog, keys, migrate, queries
 from store.live import latest_since
 from store.refresh import refresh
 from store.visibility import EVERYTHING
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 ROOT = Path(__file__).resolve().parents[1]
 DEVICES = 2000
@@ -84,9 +91,13 @@ def wrk(url: str, seconds: int, headers: dict[str, str], *, paced: bool) -> WrkR
     out = subprocess.run([*argv, url], capture_output=True, text=True, check=True).stdout
     if script is not None:
         Path(script.name).unlink()
+    if "99%" not in out:
+        print(out, flush=True)  # something went wrong: show wrk's own words
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
-    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p50_match = re.search(r"50%\s+(\S+)", out)
+    p50 = _ms(p50_match.group(1)) if p50_match else float("nan")
+    p99_match = re.search(r"99%\s+(\S+)", out)
+    p99 = _ms(p99_match.group(1)) if p99_match else float("nan")
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     errs = re.search(r"Socket errors:.*", out)
     errors = int(bad.group(1)) if bad else 0
@@ -206,7 +217,7 @@ class Minimal:
                     )  # fmt: skip
 
             rows2 = await asyncio.to_thread(agg)
-            body = [{"bucket": r.bucket.isoformat(), "count": r.count, **r.values} for r in rows2]  # type: ignore[list-item]
+            body = [{"bucket": r.bucket.isoformat(), "count": r.count, **r.values} for r in rows2]
         data = json.dumps(body).encode()
         await send(
             {"type": "http.response.start", "status": 200,
@@ -225,10 +236,20 @@ def serve_minimal(app: Minimal, port: int) -> uvicorn.Server:
     return server
 
 
-def start_api(url: str, port: int) -> subprocess.Popen[bytes]:
+def uncached_app() -> FastAPI:
+    """``dothi api``'s app with the response cache off (uvicorn factory)."""
+    settings = load_settings()
+    return create_app(settings, config=ApiConfig.from_settings(settings, response_cache_s=0.0))
+
+
+def start_api(url: str, port: int, *, cached: bool = True) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOTHI_")}
     env.update(DOTHI_DATABASE_URL=url, DOTHI_API_PORT=str(port), DOTHI_LOG_LEVEL="WARNING")
-    proc = subprocess.Popen([sys.executable, "-m", "dothi", "api"], env=env, cwd=ROOT)
+    argv = [sys.executable, "-m", "dothi", "api"]
+    if not cached:
+        argv = [sys.executable, "-m", "uvicorn", "bench.api_bench:uncached_app", "--factory",
+                "--port", str(port), "--log-level", "warning", "--no-access-log"]  # fmt: skip
+    proc = subprocess.Popen(argv, env=env, cwd=ROOT)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -241,12 +262,13 @@ def start_api(url: str, port: int) -> subprocess.Popen[bytes]:
     raise RuntimeError(msg)
 
 
-def live_poll_ms(url: str) -> tuple[float, int]:
-    """Median time of the live stream's poll query over the city, and the rows it returns."""
+def live_poll_ms(url: str, end: datetime) -> tuple[float, int]:
+    """Median time of the live stream's poll query over the city, and the rows it returns
+    (look-back from the end of the loaded data, as if it were now)."""
 
     async def run() -> tuple[float, int]:
         async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-            since = datetime.now(UTC) - timedelta(minutes=15)
+            since = end - timedelta(minutes=15)
             times, n = [], 0
             for _ in range(30):
                 t0 = time.perf_counter()
@@ -286,7 +308,7 @@ def main() -> int:
     home = bench_home("api")
     pg = Postgres(home, free_port())
     pg.start()
-    api_proc = None
+    api_proc = raw_proc = None
     minimal_server = None
     try:
         url = pg.url()
@@ -298,8 +320,9 @@ def main() -> int:
             keys.insert(conn, new.key_id, "bench", ["read:all"], new.secret_hash,
                         rate_per_s=1e6, burst=1_000_000)  # fmt: skip
         headers = {"Authorization": f"Bearer {new.token}"}
-        api_port, min_port = free_port(), free_port()
+        api_port, min_port, raw_port = free_port(), free_port(), free_port()
         api_proc = start_api(url, api_port)
+        raw_proc = start_api(url, raw_port, cached=False)
         minimal_server = serve_minimal(Minimal(url, station, end), min_port)
         agg_q = (
             f"/api/v1/aggregates?device_id={station}&metric=pm25&interval=1h&func=avg&func=max"
@@ -309,23 +332,25 @@ def main() -> int:
         workloads = {"latest (pm25, all stations)": "/api/v1/latest?metric=pm25",
                      "aggregate (1 sensor, 24 h hourly)": agg_q}  # fmt: skip
         for path in workloads.values():  # warm both (and check they answer)
-            for port in (api_port, min_port):
+            for port in (api_port, min_port, raw_port):
                 r = httpx.get(f"http://127.0.0.1:{port}{path}", headers=headers, timeout=10)
                 r.raise_for_status()
         rows = []
         for name, path in workloads.items():
             api_flat = wrk(f"http://127.0.0.1:{api_port}{path}", seconds, headers, paced=False)
+            raw_flat = wrk(f"http://127.0.0.1:{raw_port}{path}", seconds, headers, paced=False)
             min_flat = wrk(f"http://127.0.0.1:{min_port}{path}", seconds, {}, paced=False)
             api_paced = wrk(f"http://127.0.0.1:{api_port}{path}", seconds, headers, paced=True)
-            rows.append((name, api_flat, min_flat, api_paced))
+            raw_paced = wrk(f"http://127.0.0.1:{raw_port}{path}", seconds, headers, paced=True)
+            rows.append((name, api_flat, raw_flat, min_flat, api_paced, raw_paced))
             print(
-                f"{name}: api {api_flat.rps:.0f} req/s, minimal {min_flat.rps:.0f} req/s"
-                f" (ratio {api_flat.rps / min_flat.rps:.2f}); paced {api_paced.rps:.0f} req/s"
-                f" p50 {api_paced.p50_ms:.1f} ms p99 {api_paced.p99_ms:.1f} ms",
+                f"{name}: api {api_flat.rps:.0f} req/s (uncached {raw_flat.rps:.0f}),"
+                f" minimal {min_flat.rps:.0f} req/s; paced p99 {api_paced.p99_ms:.1f} ms"
+                f" (uncached {raw_paced.p99_ms:.1f} ms)",
                 flush=True,
             )
         full = wrk(f"http://127.0.0.1:{api_port}/api/v1/latest", seconds, headers, paced=False)
-        poll_ms, poll_rows = live_poll_ms(url)
+        poll_ms, poll_rows = live_poll_ms(url, end)
         ex_rows, ex_s, rss0, rss1 = export_rss(
             f"http://127.0.0.1:{api_port}", new.token, api_proc.pid, end
         )
@@ -335,16 +360,17 @@ def main() -> int:
     finally:
         if minimal_server is not None:
             minimal_server.should_exit = True
-        if api_proc is not None:
-            api_proc.terminate()
-            api_proc.wait(30)
+        for proc in (api_proc, raw_proc):
+            if proc is not None:
+                proc.terminate()
+                proc.wait(30)
         pg.stop()
         remove(home)
     return 0
 
 
 def report(
-    rows: list[tuple[str, WrkResult, WrkResult, WrkResult]],
+    rows: list[tuple[str, WrkResult, WrkResult, WrkResult, WrkResult, WrkResult]],
     seconds: int,
     full: WrkResult,
     poll: tuple[float, int],
@@ -361,15 +387,26 @@ def report(
             f" requests ≈ 500 req/s). All on the same {os.cpu_count()} cores as PostgreSQL."
         ),
         "",
-        "| workload | API req/s | minimal req/s | ratio | paced req/s | p50 ms | p99 ms | errors |",
+        (
+            "| workload | variant | flat-out req/s | ratio vs minimal | paced req/s | p50 ms"
+            " | p99 ms | errors |"
+        ),
         "|---|---|---|---|---|---|---|---|",
     ]
-    for name, api_flat, min_flat, paced in rows:
-        lines.append(
-            f"| {name} | {api_flat.rps:,.0f} | {min_flat.rps:,.0f} |"
-            f" {api_flat.rps / min_flat.rps:.2f} | {paced.rps:,.0f} | {paced.p50_ms:.1f} |"
-            f" {paced.p99_ms:.1f} | {api_flat.errors + min_flat.errors + paced.errors} |"
-        )
+    for name, api_flat, raw_flat, min_flat, paced, raw_paced in rows:
+        for variant, flat, pace in (
+            ("`dothi api`", api_flat, paced),
+            ("`dothi api`, response cache off", raw_flat, raw_paced),
+            ("minimal endpoint", min_flat, None),
+        ):
+            paced_cols = (
+                f"{pace.rps:,.0f} | {pace.p50_ms:.1f} | {pace.p99_ms:.1f}" if pace else "- | - | -"
+            )
+            errors = flat.errors + (pace.errors if pace else 0)
+            lines.append(
+                f"| {name} | {variant} | {flat.rps:,.0f} | {flat.rps / min_flat.rps:.2f} |"
+                f" {paced_cols} | {errors} |"
+            )
     poll_ms, poll_rows = poll
     ex_rows, ex_s, rss0, rss1 = export
     lines += [
@@ -390,6 +427,10 @@ def report(
         ),
         "",
         "Targets: ≥ 2,000 req/s, p99 ≤ 30 ms at 500 req/s, ratio vs the minimal endpoint ≥ 0.8.",
+        (
+            f"Load average (1 min) when the runs ended: {os.getloadavg()[0]:.1f} on"
+            f" {os.cpu_count()} cores (other work on the machine depresses every figure)."
+        ),
     ]
     write_section("API", "\n".join(lines))
 
