@@ -68,3 +68,41 @@ def test_docs_and_schema_are_served(db_url: str) -> None:
         for status, resp in op["responses"].items():
             if status.startswith(("4", "5")):
                 assert list(resp["content"]) == ["application/problem+json"]
+
+
+def test_pool_exhaustion_is_a_bounded_wait_then_503(fresh_db_url: str) -> None:
+    # One connection, held by an export the client does not read: the next request waits
+    # pool_timeout_s for a connection, then gets a 503 instead of piling up.
+    import psycopg
+
+    from tests.api_support import auth, make_keys, seed
+
+    seed(fresh_db_url)
+    keys = make_keys(fresh_db_url)
+    with psycopg.connect(fresh_db_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO readings (device_id, metric, ts, value)"
+            " SELECT 'aq-pub', 'temperature', t, 25 FROM generate_series("
+            " now() - interval '20 days', now(), interval '2 seconds') AS t"
+        )
+    with client_for(fresh_db_url, pool_min=1, pool_max=1, pool_timeout_s=0.5) as client:
+        params = {
+            "device_id": "aq-pub",
+            "start": "2026-01-01T00:00:00Z",
+            "end": "2027-01-01T00:00:00Z",
+        }
+        with client.stream(
+            "GET", f"{PREFIX}/exports/readings", params=params, headers=auth(keys.public)
+        ) as export:
+            assert export.status_code == 200
+            # Rows flow, then the server blocks on the unread socket holding the connection.
+            # (Keep the iterator referenced: dropping it would close the response.)
+            chunks = export.iter_bytes()
+            received = 0
+            while received < 200_000:
+                received += len(next(chunks))
+            resp = client.get(f"{PREFIX}/devices")
+            assert resp.status_code == 503
+            assert resp.headers["retry-after"] == "5"
+        # The export is gone (client closed it): the connection is back.
+        assert client.get(f"{PREFIX}/devices").status_code == 200
