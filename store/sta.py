@@ -99,17 +99,24 @@ _VIEWS: Final = {
         LEFT JOIN areas AS a ON a.id = d.area_id
         LEFT JOIN {_METRICS} ON m.metric = l.metric
         WHERE {{vis}}""",
+    # Sensors and ObservedProperties are the device kinds and metrics of the Datastreams the
+    # caller can see: none is a dead end, and none reveals what hidden devices measure.
     "Sensor": """SELECT d.kind AS id, d.kind AS name,
         'Sensor model of the dothi devices of kind ' || d.kind AS description,
         'text/plain' AS encoding_type,
         'dothi device kind ' || d.kind || '; devices: /api/v1/devices?kind=' || d.kind
             AS metadata,
         jsonb_build_object('devices', count(*)) AS properties
-        FROM devices AS d WHERE {vis} GROUP BY d.kind""",
+        FROM devices AS d
+        WHERE {vis} AND EXISTS (SELECT 1 FROM latest AS l WHERE l.device_id = d.id)
+        GROUP BY d.kind""",
     "ObservedProperty": f"""SELECT m.metric AS id, m.metric AS name,
         'urn:dothi:metric:' || m.metric AS definition, m.description AS description,
         jsonb_build_object('unit', m.unit_symbol, 'counter', m.counter) AS properties
-        FROM {_METRICS}""",
+        FROM {_METRICS}
+        WHERE m.metric IN (
+            SELECT l.metric FROM latest AS l JOIN devices AS d ON d.id = l.device_id
+            WHERE {{vis}})""",
     "Observation": f"""SELECT r.device_id AS device_id, r.metric AS metric, r.ts AS ts,
         r.value AS value, {_QUALITY} AS quality, r.received_at AS received_at
         FROM readings AS r JOIN devices AS d ON d.id = r.device_id WHERE {{vis}}""",

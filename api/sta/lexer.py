@@ -76,6 +76,7 @@ _DURATION = re.compile(
     r"(-)?P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?", re.IGNORECASE
 )
 _NAME_END: Final = re.compile(r"[A-Za-z0-9_.$@]")
+_WORD: Final = re.compile(r"-?[A-Za-z0-9_.$@:+-]+")
 
 MAX_INT: Final = 2**63 - 1
 
@@ -167,8 +168,8 @@ def _number_or_time(text: str, pos: int) -> Token:
         )
     m = _NUMBER.match(text, pos)
     if m is None or _glued(text, m.end()):
-        stop = m.end() if m else pos + 1
-        raise StaQueryError("malformed number", position=pos, token=text[pos : stop + 1])
+        word = _WORD.match(text, pos)
+        raise StaQueryError("malformed number", position=pos, token=word.group(0) if word else "")
     raw = m.group(0)
     if m.group(1) or m.group(2):
         value = float(raw)

@@ -155,7 +155,7 @@ def unparse_expr(expr: Expr) -> str:
     if isinstance(expr, Call):
         return f"{expr.name}({', '.join(unparse_expr(a) for a in expr.args)})"
     if isinstance(expr, Not):
-        return f"not ({unparse_expr(expr.operand)})"
+        return f"(not ({unparse_expr(expr.operand)}))"
     assert isinstance(expr, BinOp)  # noqa: S101
     return f"({unparse_expr(expr.left)} {expr.op} {unparse_expr(expr.right)})"
 

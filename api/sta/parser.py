@@ -210,6 +210,8 @@ class _Parser:
         while self.tok.kind is Tok.SLASH:
             self.advance()
             seg = self.expect(Tok.NAME, "a property name after '/'")
+            if seg.text.lower() in _KEYWORDS:
+                raise self.error("expected a property name after '/'", seg)
             segments.append(seg.text)
             if len(segments) > MAX_DEPTH:
                 raise self.error("property path too long")
