@@ -329,6 +329,17 @@ def _cmd_run(args: argparse.Namespace, stop: threading.Event) -> int:
         t0 = rt_start - args.backfill_hours * 3600 if args.backfill_hours else rt_start
         mode = "backfill+real-time" if args.backfill_hours else "real-time"
     duration = parse_duration(args.duration) if args.duration else None
+    # Accelerated without --start: replay the recent past fast, ending at now (the scenario's
+    # length, else 6 h), then carry on in real time; a clock ahead of now would only produce
+    # readings that ingest refuses as future-dated.
+    catch_up = args.speed > 1 and args.start is None and args.from_ is None
+    if catch_up:
+        lead = 6 * 3600.0
+        if args.scenario:
+            lead = Scenario.bind(args.scenario, city, args.seed, now).duration_s
+        rt_start = t1 = now - lead
+        t0 = rt_start - (args.backfill_hours or 0) * 3600
+        mode = f"catch-up ×{args.speed:g} then real-time"
     scenario = None
     if args.scenario:
         start = parse_time(args.scenario_start) if args.scenario_start else (rt_start or t0)
@@ -366,6 +377,7 @@ def _cmd_run(args: argparse.Namespace, stop: threading.Event) -> int:
                 stop=stop,
                 speed=args.speed,
                 duration_s=duration,
+                catch_up=catch_up,
             )
     finally:
         if publisher is not None:

@@ -193,11 +193,14 @@ def real_time(
     stop: threading.Event,
     speed: float = 1.0,
     duration_s: float | None = None,
+    catch_up: bool = False,
 ) -> bool:
     """Send each message when the simulated clock reaches it.
 
     The simulated clock starts at ``start`` now and runs ``speed`` times faster than the wall
-    clock; messages already due (e.g. after a backfill took a while) go out at once.
+    clock; messages already due (e.g. after a backfill took a while) go out at once. With
+    ``catch_up`` the clock never passes the wall clock: an accelerated run that started in the
+    past replays up to now and then goes on in real time (ingest refuses future timestamps).
 
     Returns:
         False if stopped before the end (``duration_s`` of simulated time), True at the end.
@@ -209,7 +212,8 @@ def real_time(
     progress = _Progress(summary, "real time" if speed == 1 else f"×{speed:g}")
 
     def sim_now() -> float:
-        return start + (time.monotonic() - wall0) * speed
+        t = start + (time.monotonic() - wall0) * speed
+        return min(t, time.time()) if catch_up else t
 
     while not stop.is_set():
         now = sim_now()
@@ -221,7 +225,8 @@ def real_time(
         nxt = stream.next_due()
         if nxt is None:
             return True
-        wait = (nxt - sim_now()) / speed
+        rate = 1.0 if catch_up and sim_now() >= time.time() - 1 else speed
+        wait = (nxt - sim_now()) / rate
         if wait > 0:
             stop.wait(min(wait, 1.0))
     return False
