@@ -119,6 +119,11 @@ def _constant(sql: str, ptype: PType) -> Callable[[ExprCompiler, list[Compiled],
     return build
 
 
+def _round(c: ExprCompiler, a: list[Compiled], pos: int) -> Compiled:
+    # Halves round away from zero, as OData says; float8 round() would round them to even.
+    return number(f"round(({c.number(a[0], 'round')})::numeric)", pos)
+
+
 def _math(sql_fn: str, name: str) -> Callable[[ExprCompiler, list[Compiled], int], Compiled]:
     def build(c: ExprCompiler, a: list[Compiled], pos: int) -> Compiled:
         return number(f"{sql_fn}({c.number(a[0], name)})", pos)
@@ -151,7 +156,7 @@ FUNCTIONS: Final[dict[str, tuple[frozenset[int], Builder]]] = {
     "now": (frozenset({0}), _constant("now()", PType.DATETIME)),
     "mindatetime": (frozenset({0}), _constant("'-infinity'::timestamptz", PType.DATETIME)),
     "maxdatetime": (frozenset({0}), _constant("'infinity'::timestamptz", PType.DATETIME)),
-    "round": (frozenset({1}), _math("round", "round")),
+    "round": (frozenset({1}), _round),
     "floor": (frozenset({1}), _math("floor", "floor")),
     "ceiling": (frozenset({1}), _math("ceiling", "ceiling")),
     "geo.distance": (frozenset({2}), spatial.distance),

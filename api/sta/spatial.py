@@ -32,8 +32,9 @@ def _haversine(a: GeoPoint, b: GeoPoint) -> str:
         f"power(sin({dlat} / 2), 2) + cos(radians({a.lat})) * cos(radians({b.lat}))"
         f" * power(sin({dlon} / 2), 2)"
     )
-    # least(): rounding can push h a hair above 1, and asin() would then fail.
-    return f"({2 * EARTH_RADIUS_M!r} * asin(least(1.0, sqrt({h}))))"
+    # Rounding can push h a hair above 1, where asin() fails. Clamped with CASE, not least():
+    # least() ignores NULLs and would turn an unknown position into the longest distance.
+    return f"({2 * EARTH_RADIUS_M!r} * asin(sqrt(CASE WHEN {h} > 1.0 THEN 1.0 ELSE {h} END)))"
 
 
 def _same_point(a: GeoPoint, b: GeoPoint) -> str:
