@@ -25,7 +25,9 @@ auth_handler = pytest.importorskip("frost_sta_client.service.auth_handler")
 pytestmark = pytest.mark.filterwarnings("ignore:furl.pathstr is deprecated:DeprecationWarning")
 
 
-class _Bearer(requests.auth.AuthBase):  # type: ignore[misc]
+class _Bearer:
+    """requests' auth callable: adds the key to each request."""
+
     def __init__(self, token: str) -> None:
         self.token = token
 
@@ -34,15 +36,11 @@ class _Bearer(requests.auth.AuthBase):  # type: ignore[misc]
         return request
 
 
-class BearerKey(auth_handler.AuthHandler):  # type: ignore[misc]
-    """frost_sta_client's auth hook sending a dothi API key instead of basic credentials."""
-
-    def __init__(self, token: str) -> None:
-        super().__init__()
-        self.token = token
-
-    def add_auth_header(self) -> Any:
-        return _Bearer(self.token)
+def bearer_key(token: str) -> Any:
+    """frost_sta_client's auth hook, sending a dothi API key instead of basic credentials."""
+    handler = auth_handler.AuthHandler()
+    handler.add_auth_header = lambda: _Bearer(token)
+    return handler
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +88,7 @@ def test_frost_client_walks_things_datastreams_observations(sta: Service, db_url
 
 def test_frost_client_sees_what_its_key_allows(sta: Service) -> None:
     anonymous = fsc.SensorThingsService(sta.root)
-    keyed = fsc.SensorThingsService(sta.root, auth_handler=BearerKey(sta.keys.all))
+    keyed = fsc.SensorThingsService(sta.root, auth_handler=bearer_key(sta.keys.all))
     public = {t.id for t in anonymous.things().query().list()}
     everything = {t.id for t in keyed.things().query().list()}
     assert "aq-priv" not in public
