@@ -12,6 +12,8 @@ import psycopg
 import pytest
 
 from analytics import alerts
+from api import keys as keyfmt
+from store import keys
 from store.loader import load_batch
 from store.rollups import refresh
 from tests.api_support import HOUR0, NOW, Keys, auth, client_for, make_keys, seed
@@ -205,3 +207,22 @@ def test_live_stream_carries_alert_events_for_keys(
     ms, alert_id = got[0]["id"].split("-")
     assert int(alert_id) >= 1
     assert int(ms) > 0
+
+
+def test_live_stream_ends_when_its_key_is_revoked(client: httpx.Client, db_url: str) -> None:
+    new = keyfmt.generate()
+    with psycopg.connect(db_url) as conn, conn.transaction():
+        keys.insert(conn, new.key_id, "short-lived", ["read:all"], new.secret_hash)
+    with client.stream(
+        "GET", f"{PREFIX}/live", params={"duration": 20}, headers=auth(new.token)
+    ) as resp:
+        lines = resp.iter_lines()
+        assert next(lines) == "retry: 3000"
+        with psycopg.connect(db_url) as conn:
+            keys.revoke(conn, new.key_id)
+        for line in lines:
+            if line.startswith("data:"):
+                assert "revoked" in line
+                break
+        else:
+            pytest.fail("the stream did not end with an error event")

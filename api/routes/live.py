@@ -10,7 +10,7 @@ some readings may come twice (dedupe on device_id, metric, ts).
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Final
 
@@ -80,7 +80,17 @@ async def live(  # noqa: PLR0917 (one parameter per filter)
     )
     if state.live.full:
         raise unavailable("too many live streams on this server; retry shortly")
-    stream = _events(state.live, flt, resume, duration, state.config.live_heartbeat_s)
+
+    async def key_still_valid() -> bool:
+        # A stream outlives its request: a key revoked meanwhile must end it, not only refuse
+        # the next request. Checked through the key cache, so within key_cache_s.
+        if caller.key_id is None:
+            return True
+        key = await state.keys.get(caller.key_id)
+        return key is not None and key.revoked_at is None
+
+    timing = (duration, state.config.live_heartbeat_s, max(1.0, state.config.key_cache_s))
+    stream = _events(state.live, flt, resume, timing, key_still_valid)
     return StreamingResponse(
         stream,
         media_type=SSE,
@@ -120,10 +130,13 @@ async def _events(
     hub: LiveHub,
     flt: LiveFilter,
     resume: tuple[datetime, int | None] | None,
-    duration: int | None,
-    heartbeat_s: float,
+    timing: tuple[int | None, float, float],
+    key_still_valid: Callable[[], Awaitable[bool]],
 ) -> AsyncIterator[str]:
+    duration, heartbeat_s, recheck_s = timing
     deadline = time.monotonic() + duration if duration else None
+    next_check = last_sent = time.monotonic()
+    next_check += recheck_s
     # Subscribed here, not in the route: a generator that never starts never unsubscribes.
     try:
         sub = await hub.subscribe(flt)
@@ -144,14 +157,22 @@ async def _events(
                 wait = min(wait, deadline - time.monotonic())
                 if wait <= 0:
                     return
+            if time.monotonic() >= next_check:
+                next_check = time.monotonic() + recheck_s
+                if not await key_still_valid():
+                    yield 'event: error\ndata: {"detail": "the API key was revoked"}\n\n'
+                    return
             try:
-                batch = await asyncio.wait_for(sub.queue.get(), wait)
+                batch = await asyncio.wait_for(sub.queue.get(), min(wait, recheck_s))
             except TimeoutError:
-                yield ": keep-alive\n\n"
+                if time.monotonic() - last_sent >= heartbeat_s:
+                    last_sent = time.monotonic()
+                    yield ": keep-alive\n\n"
                 continue
             if batch is None:
                 yield 'event: error\ndata: {"detail": "stream ended by the server; reconnect"}\n\n'
                 return
+            last_sent = time.monotonic()
             yield _format(batch, mark.advance(batch))
     finally:
         hub.unsubscribe(sub)
