@@ -97,6 +97,11 @@ class Settings(BaseSettings):
         le=10_000,
         description="Longest a message waits before its batch flushes.",
     )
+    ingest_mqtt_version: Literal["5", "3.1.1"] = Field(
+        default="5",
+        description="MQTT version of ingest workers; 3.1.1 halves paho's CPU per message but "
+        "needs the broker's max_inflight_messages to bound unacked messages.",
+    )
     ingest_receive_maximum: int = Field(
         default=1000,
         ge=1,

@@ -35,6 +35,7 @@ def _stack(settings: Settings) -> LocalStack:
         allow_anonymous=settings.mqtt_allow_anonymous,
         tls_port=settings.mqtt_tls_port,
         mtls_port=settings.mqtt_mtls_port,
+        max_inflight=settings.ingest_receive_maximum,
     )
 
 

@@ -272,6 +272,9 @@ class Mosquitto:
     autosave_interval: int = 60
     max_queued_messages: int = 1_000_000
     sys_interval: int = 10
+    # Unacked QoS 1 messages in flight to one client. MQTT 5 clients lower it with their Receive
+    # Maximum; for MQTT 3.1.1 clients this is what bounds ingest's memory during an outage.
+    max_inflight: int = 1000
     tls_port: int = 0  # TLS listener, password auth (0 = none)
     mtls_port: int = 0  # TLS listener, client-certificate auth: CN = username (0 = none)
 
@@ -361,8 +364,8 @@ topic read $SYS/#
             "persistence true",
             f"persistence_location {persist}",
             f"autosave_interval {self.autosave_interval}",
-            # Ingest holds up to its receive-maximum unacked while a batch commits.
-            "max_inflight_messages 0",
+            # Ingest holds up to this many unacked messages while a batch commits.
+            f"max_inflight_messages {self.max_inflight}",
             # The outage budget: a stopped ingest's session queues this much, then drops
             # (visible in $SYS/broker/store/messages/count and the ingest lag metric).
             f"max_queued_messages {self.max_queued_messages}",
@@ -570,6 +573,7 @@ class LocalStack:
         fast: bool = False,
         tls_port: int = 0,
         mtls_port: int = 0,
+        max_inflight: int = 1000,
     ) -> LocalStack:
         home = home.resolve()
         return cls(
@@ -580,6 +584,7 @@ class LocalStack:
                 allow_anonymous=allow_anonymous,
                 tls_port=tls_port,
                 mtls_port=mtls_port,
+                max_inflight=max_inflight,
             ),
         )
 

@@ -41,8 +41,11 @@ def unique_rows(url: str, device: str) -> int:
     return count(url, "SELECT count(*) FROM readings WHERE device_id = %s", device)
 
 
-def test_restart_keeps_the_session(stack: LocalStack, fresh_db_url: str, uid: str) -> None:
-    settings = ingest_settings(stack, fresh_db_url, uid)
+@pytest.mark.parametrize("version", ["5", "3.1.1"])
+def test_restart_keeps_the_session(
+    stack: LocalStack, fresh_db_url: str, uid: str, version: str
+) -> None:
+    settings = ingest_settings(stack, fresh_db_url, uid, ingest_mqtt_version=version)
     dev = f"rs-{uid}"
     with running_worker(settings) as first:
         publish_range(stack, dev, 0, 100)
