@@ -620,6 +620,7 @@ def escalate(
     at: datetime | None = None,
     notify: bool = True,
     direction: Literal["up", "down"] | None = None,
+    data_ts: datetime | None = None,
 ) -> Alert:
     """Change an unresolved alert's severity (``escalated`` up, ``deescalated`` down).
 
@@ -638,6 +639,8 @@ def escalate(
         notify: queue the event for the notification channels.
         direction: for a change of level within the same severity (flood alarm level I → II,
             both warnings): ``up`` or ``down``. Without it, an unchanged severity is a no-op.
+        data_ts: data time of the reading behind the change, kept in the event's details (the
+            rule engine matches it when it judges a series again after late readings).
 
     Raises:
         AlertNotFound: no such alert.
@@ -662,7 +665,12 @@ def escalate(
             actor=SYSTEM_ACTOR,
             to_state=to_state,
             at=at,
-            details={"from": alert.severity, "to": severity, "value": value},
+            details={
+                "from": alert.severity,
+                "to": severity,
+                "value": value,
+                **({"data_ts": data_ts.isoformat()} if data_ts is not None else {}),
+            },
             notify=notify,
             severity=severity,
         )

@@ -16,8 +16,12 @@ For every rule and every (device, metric) in its scope the engine keeps a small 
 
 Readings are judged in data-time order, each exactly once: the newest judged timestamp is the
 series' watermark, saved with the state machine and the alert changes in one transaction. A
-restart therefore neither repeats an alert nor skips a reading. Readings that arrive later than
-their series' watermark are not judged by the live rules (the AQI job recomputes late hours).
+restart therefore neither repeats an alert nor skips a reading.
+
+Readings that arrive after their series' watermark passed them (late data, within
+``late_horizon``) are found by a periodic scan of ``readings.received_at``; the series is rewound
+to its newest checkpoint (``rule_series_checkpoints``) before them and judged again over the
+merged readings, recording only the transitions not already recorded, at the data's times.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from analytics.rules import AnomalyParams, AqiCategoryParams, ConsistencyParams,
 from analytics.series import (
     DeviceInfo,
     RawSeries,
+    fetch_range,
     fetch_readings,
     hourly_means,
     last_signs,
@@ -62,7 +67,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 WEEK: Final = timedelta(days=7)
-_STATE_TIMES: Final = ("pending_since", "opened_ts", "clear_since", "last_transition")
+_STATE_TIMES: Final = (
+    "pending_since",
+    "opened_ts",
+    "clear_since",
+    "last_transition",
+    "checkpoint_ts",
+)
 
 
 @dataclass(slots=True)
@@ -84,6 +95,8 @@ class SeriesState:
     flapping: bool = False
     last_transition: datetime | None = None
     transitions: list[datetime] = field(default_factory=list)
+    # Data time of the series' newest checkpoint (rule_series_checkpoints).
+    checkpoint_ts: datetime | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (times as ISO 8601)."""
@@ -161,6 +174,13 @@ class _Series:
     metric: str
     now: datetime
     stats: EvalStats
+    # Judging again after late readings: events are timed at the data's times, and transitions
+    # already recorded for the same data times are reused instead of repeated.
+    replay: bool = False
+
+    def when(self, at: datetime) -> datetime:
+        """The time of an event caused by the reading at ``at``."""
+        return at if self.replay else self.now
 
 
 class RuleEngine:
@@ -171,11 +191,29 @@ class RuleEngine:
             ``for``): a new rule or device is judged on its recent past, not on all history.
         max_new: the most readings one cycle judges per series; a backlog (the engine was
             down) is worked off over several cycles.
+        late_horizon: how far before ``now`` late readings (arriving after their series'
+            watermark passed them) are still judged; older ones are ignored.
+        late_scan_every: how often (in ``now`` time) each rule looks for late readings.
+        checkpoint_every: data time between two saved states of a series (what a series is
+            rewound to when late readings arrive).
     """
 
-    def __init__(self, *, lookback: timedelta = timedelta(hours=1), max_new: int = 5000) -> None:
+    def __init__(
+        self,
+        *,
+        lookback: timedelta = timedelta(hours=1),
+        max_new: int = 5000,
+        late_horizon: timedelta = timedelta(hours=48),
+        late_scan_every: timedelta = timedelta(seconds=60),
+        checkpoint_every: timedelta = timedelta(hours=1),
+    ) -> None:
         self.lookback = lookback
         self.max_new = max_new
+        self.late_horizon = late_horizon
+        self.late_scan_every = late_scan_every
+        self.checkpoint_every = checkpoint_every
+        # rule id -> the ``now`` of its last late-readings scan (this process)
+        self._late_scanned: dict[str, datetime] = {}
         # rule id -> (hour the baseline was fetched for, {(device, metric): {hour: mean}})
         self._baselines: dict[str, tuple[int, dict[tuple[str, str], dict[int, float]]]] = {}
 
@@ -282,23 +320,169 @@ class RuleEngine:
             if isinstance(rule.params, AnomalyParams)
             else {}
         )
+        late = self._late_readings(run)
         for device in devices:
             key = (device.id, rule.metric)
             series = raw.get(key)
             st = self._reconcile(states.get(key), open_now.get(key))
+            if device.id in late:
+                st = self._rejudge(run, device, st, late[device.id], baselines.get(key))
             if series is None or not any(series.new):
-                if key in states or key in open_now:
+                if key in states or key in open_now or device.id in late:
                     self._save(conn, rule.id, key, None, st)
                 continue
             samples = self._samples(rule, device, series, raw, baselines.get(key))
             ctx = _Series(conn, rule, device, rule.metric, now, stats)
-            for i in range(samples.first_new, len(samples.ts)):
-                stats.readings += 1
-                verdict = check(rule, samples, i, st.current())
-                self._step(ctx, st, samples.ts[i], verdict)
+            self._judge(ctx, st, samples)
             if st.active and st.alert_id is not None and st.value is not None:
                 alerts.update_value(conn, st.alert_id, st.value)
             self._save(conn, rule.id, key, samples.ts[-1], st)
+
+    def _judge(self, ctx: _Series, st: SeriesState, samples: Samples) -> None:
+        """Step the state machine over the new readings of ``samples``, checkpointing."""
+        for i in range(samples.first_new, len(samples.ts)):
+            ctx.stats.readings += 1
+            verdict = check(ctx.rule, samples, i, st.current())
+            self._step(ctx, st, samples.ts[i], verdict)
+            self._checkpoint(ctx, st, samples.ts[i])
+
+    def _checkpoint(self, ctx: _Series, st: SeriesState, ts: datetime) -> None:
+        """Save the state after the reading at ``ts`` if the last checkpoint is old enough."""
+        if st.checkpoint_ts is not None and ts - st.checkpoint_ts < self.checkpoint_every:
+            return
+        st.checkpoint_ts = ts
+        key = (ctx.rule.id, ctx.device.id, ctx.metric)
+        ctx.conn.execute(
+            "INSERT INTO rule_series_checkpoints (rule_id, device_id, metric, ts, state)"
+            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (rule_id, device_id, metric, ts)"
+            " DO UPDATE SET state = EXCLUDED.state",
+            (*key, ts, Jsonb(st.to_json())),
+        )
+        ctx.conn.execute(
+            "DELETE FROM rule_series_checkpoints WHERE rule_id = %s AND device_id = %s"
+            " AND metric = %s AND ts < %s",
+            (*key, ts - self.late_horizon - self.checkpoint_every),
+        )
+
+    def _late_readings(self, run: _RuleRun) -> dict[str, tuple[datetime, datetime]]:
+        """Series of the rule that received readings at or before their watermark.
+
+        Scans (at most every ``late_scan_every``) the readings received since the rule's
+        previous scan (``analytics_watermarks``, job ``rule-late:<rule id>``, the database's
+        clock like ``readings.received_at``) within the late-data horizon, for the devices
+        and metrics of the rule only: an index range per series, never the whole hypertable.
+
+        Returns:
+            By device: (the earliest late reading's time, the series' watermark).
+        """
+        conn, rule, now = run.conn, run.rule, run.now
+        last = self._late_scanned.get(rule.id)
+        if last is not None and timedelta(0) <= now - last < self.late_scan_every:
+            return {}
+        self._late_scanned[rule.id] = now
+        job = f"rule-late:{rule.id}"
+        row = conn.execute(
+            "SELECT value FROM analytics_watermarks WHERE job = %s", (job,)
+        ).fetchone()
+        scan = conn.execute("SELECT statement_timestamp()").fetchone()
+        assert scan is not None  # noqa: S101 (SELECT returns a row)
+        found: dict[str, tuple[datetime, datetime]] = {}
+        if row is not None:
+            rows = conn.execute(
+                """
+SELECT s.device_id, min(r.ts), min(s.last_ts)
+FROM rule_series_state AS s
+CROSS JOIN unnest(%(metrics)s::text[]) AS m(metric)
+JOIN readings AS r ON r.device_id = s.device_id AND r.metric = m.metric
+ AND r.ts > %(horizon)s AND r.ts <= s.last_ts AND r.received_at > %(since)s
+WHERE s.rule_id = %(rule)s AND s.metric = %(state_metric)s
+  AND s.device_id = ANY(%(devices)s::text[])
+GROUP BY 1
+""",
+                {
+                    "metrics": list(rule.needed_metrics()),
+                    "horizon": now - self.late_horizon,
+                    "since": row[0],
+                    "rule": rule.id,
+                    "state_metric": rule.metric,
+                    "devices": [d.id for d in run.devices],
+                },
+            ).fetchall()
+            found = {str(d): (earliest, until) for d, earliest, until in rows}
+        conn.execute(
+            "INSERT INTO analytics_watermarks (job, value) VALUES (%s, %s)"
+            " ON CONFLICT (job) DO UPDATE SET value = EXCLUDED.value, updated_at = now()",
+            (job, scan[0]),
+        )
+        return found
+
+    def _rejudge(
+        self,
+        run: _RuleRun,
+        device: DeviceInfo,
+        st: SeriesState,
+        late: tuple[datetime, datetime],
+        baseline: dict[int, float] | None,
+    ) -> SeriesState:
+        """Judge a series again from its newest checkpoint before its earliest late reading.
+
+        The state machine restarts from the checkpoint (a clean state when there is none: the
+        series is younger than the late readings) and runs over the merged readings up to its
+        watermark. Transitions already recorded for the same data times are reused, new ones are
+        recorded at the data's times: repeating this changes nothing.
+        """
+        conn, rule = run.conn, run.rule
+        earliest, until = late
+        key = (device.id, rule.metric)
+        row = conn.execute(
+            "SELECT ts, state FROM rule_series_checkpoints WHERE rule_id = %s AND device_id = %s"
+            " AND metric = %s AND ts < %s ORDER BY ts DESC LIMIT 1",
+            (rule.id, device.id, rule.metric, earliest),
+        ).fetchone()
+        if row is not None:
+            since: datetime = row[0]
+            rewound = SeriesState.from_json(row[1])
+        else:
+            since, rewound = run.now - self.late_horizon, SeriesState()
+        # Later checkpoints were taken without the late readings.
+        conn.execute(
+            "DELETE FROM rule_series_checkpoints WHERE rule_id = %s AND device_id = %s"
+            " AND metric = %s AND ts > %s",
+            (rule.id, device.id, rule.metric, since),
+        )
+        fetched = fetch_range(
+            conn,
+            device=device.id,
+            metrics=rule.needed_metrics(),
+            since=since,
+            until=until,
+            context=context(rule),
+        )
+        series = fetched.get(rule.metric)
+        if series is None or not any(series.new):
+            return st
+        raw = {(device.id, m): s for m, s in fetched.items()}
+        samples = self._samples(rule, device, series, raw, baseline)
+        before = EvalStats()
+        before.add(run.stats)
+        ctx = _Series(conn, rule, device, rule.metric, run.now, run.stats, replay=True)
+        self._judge(ctx, rewound, samples)
+        if rewound.active and rewound.alert_id is not None and rewound.value is not None:
+            alerts.update_value(conn, rewound.alert_id, rewound.value)
+        log.info(
+            "rule %s: late readings of %s from %s: judged again from %s to %s"
+            " (%d opened, %d resolved, %d severity changes)",
+            rule.id,
+            device.id,
+            earliest.isoformat(),
+            since.isoformat(),
+            until.isoformat(),
+            run.stats.opened - before.opened,
+            run.stats.resolved - before.resolved,
+            run.stats.escalated - before.escalated,
+        )
+        # Operators may have acted on these alerts meanwhile.
+        return self._reconcile(rewound, alerts.open_alerts_for_rule(conn, rule.id).get(key))
 
     @staticmethod
     def _samples(
@@ -480,7 +664,7 @@ ORDER BY 1, 2
                 if at - st.pending_since >= ctx.rule.duration:
                     self._open(ctx, st, at, out)
             else:
-                self._follow(ctx, st, out, notify=True)
+                self._follow(ctx, st, at, out, notify=True)
             return
         st.cond = False
         st.pending_since = None
@@ -499,7 +683,7 @@ ORDER BY 1, 2
             st.last_transition = at
             self._transition(ctx, st, at)
         if out.state == "fire":
-            self._follow(ctx, st, out, notify=False)
+            self._follow(ctx, st, at, out, notify=False)
         if st.last_transition is None or at - st.last_transition < ctx.rule.flap_window:
             return
         assert st.alert_id is not None  # noqa: S101 (flapping implies an open alert)
@@ -508,13 +692,16 @@ ORDER BY 1, 2
                 ctx.conn,
                 st.alert_id,
                 flapping=False,
-                at=ctx.now,
+                at=ctx.when(at),
                 details={"stable_since": st.last_transition.isoformat()},
             )
             st.flapping = False
             return
         resolved = alerts.auto_resolve(
-            ctx.conn, st.alert_id, comment="condition stable and clear after flapping", at=ctx.now
+            ctx.conn,
+            st.alert_id,
+            comment="condition stable and clear after flapping",
+            at=ctx.when(at),
         )
         if resolved is not None:
             ctx.stats.resolved += 1
@@ -544,7 +731,15 @@ ORDER BY 1, 2
             threshold=out.threshold,
             details={**out.details, "rule": ctx.rule.id, "device_name": ctx.device.name},
         )
-        alert = alerts.open_alert(ctx.conn, new, at=ctx.now)
+        recorded = self._recorded_open(ctx, at) if ctx.replay else None
+        if recorded is not None:
+            # Judging again: this alert was already raised for the same data time.
+            st.active, st.alert_id, st.opened_ts = True, recorded, at
+            st.pending_since, st.clear_since = None, None
+            self._transition(ctx, st, at)
+            self._remember(st, out)
+            return
+        alert = alerts.open_alert(ctx.conn, new, at=ctx.when(at))
         if alert is None:
             # Another engine opened it first (the unique index said so): adopt it.
             existing = alerts.open_alerts_for_rule(ctx.conn, ctx.rule.id).get(
@@ -552,6 +747,13 @@ ORDER BY 1, 2
             )
             if existing is None:
                 return
+            if ctx.replay and existing.opened_at > at:
+                # Late readings show that the episode behind this alert began earlier.
+                ctx.conn.execute(
+                    "UPDATE alerts SET started_at = least(started_at, %s), opened_at = %s,"
+                    " updated_at = now() WHERE id = %s",
+                    (new.started_at, at, existing.id),
+                )
             alert = existing
         else:
             ctx.stats.opened += 1
@@ -560,14 +762,42 @@ ORDER BY 1, 2
         st.pending_since, st.clear_since = None, None
         self._remember(st, out)
 
-    def _follow(self, ctx: _Series, st: SeriesState, out: Outcome, *, notify: bool) -> None:
+    @staticmethod
+    def _recorded_open(ctx: _Series, at: datetime) -> int | None:
+        """The alert of this series already opened at data time ``at``, if any."""
+        row = ctx.conn.execute(
+            "SELECT id FROM alerts WHERE rule_id = %s AND device_id = %s AND metric = %s"
+            " AND opened_at = %s ORDER BY id LIMIT 1",
+            (ctx.rule.id, ctx.device.id, ctx.metric, at),
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    @staticmethod
+    def _recorded_change(ctx: _Series, alert_id: int, at: datetime) -> bool:
+        """Whether a severity or level change of the reading at ``at`` is already recorded."""
+        row = ctx.conn.execute(
+            "SELECT 1 FROM alerts AS a WHERE a.id = %(id)s AND (a.state = 'resolved' OR EXISTS ("
+            " SELECT 1 FROM alert_events AS e WHERE e.alert_id = a.id"
+            " AND e.event IN ('escalated', 'deescalated')"
+            " AND (e.at = %(at)s OR (e.details ->> 'data_ts')::timestamptz = %(at)s)))",
+            {"id": alert_id, "at": at},
+        ).fetchone()
+        return row is not None
+
+    def _follow(
+        self, ctx: _Series, st: SeriesState, at: datetime, out: Outcome, *, notify: bool
+    ) -> None:
         """An active alert's condition still holds: follow its severity and level."""
         assert st.alert_id is not None  # noqa: S101 (active implies an alert)
         old_level, new_level = st.details.get("alarm_level"), out.details.get("alarm_level")
         direction: Literal["up", "down"] | None = None
         if isinstance(old_level, int) and isinstance(new_level, int) and old_level != new_level:
             direction = "up" if new_level > old_level else "down"
-        if out.severity is not None and (out.severity != st.severity or direction is not None):
+        changed = out.severity is not None and (
+            out.severity != st.severity or direction is not None
+        )
+        if changed and not (ctx.replay and self._recorded_change(ctx, st.alert_id, at)):
+            assert out.severity is not None  # noqa: S101 (changed implies a severity)
             alerts.escalate(
                 ctx.conn,
                 st.alert_id,
@@ -576,9 +806,10 @@ ORDER BY 1, 2
                 value=out.value,
                 threshold=out.threshold,
                 details=out.details,
-                at=ctx.now,
+                at=ctx.when(at),
                 notify=notify,
                 direction=direction,
+                data_ts=at,
             )
             ctx.stats.escalated += 1
         self._remember(st, out)
@@ -599,7 +830,7 @@ ORDER BY 1, 2
                 ctx.conn,
                 st.alert_id,
                 flapping=True,
-                at=ctx.now,
+                at=ctx.when(at),
                 details={"transitions": count, "window_s": ctx.rule.flap_window.total_seconds()},
             )
             ctx.stats.flapping += 1
@@ -607,7 +838,7 @@ ORDER BY 1, 2
             st.last_transition = at
             return
         resolved = alerts.auto_resolve(
-            ctx.conn, st.alert_id, at=ctx.now, details={"cleared_at": at.isoformat()}
+            ctx.conn, st.alert_id, at=ctx.when(at), details={"cleared_at": at.isoformat()}
         )
         if resolved is not None:
             ctx.stats.resolved += 1

@@ -191,3 +191,56 @@ FROM devices AS d WHERE d.id = ANY(%(devices)s::text[])
         {"devices": list(devices)},
     ).fetchall()
     return {str(d): ts for d, ts in rows if ts is not None}
+
+
+def fetch_range(
+    conn: psycopg.Connection[Any],
+    *,
+    device: str,
+    metrics: Sequence[str],
+    since: datetime | None,
+    until: datetime,
+    context: tuple[timedelta, int],
+) -> dict[str, RawSeries]:
+    """One device's readings in ``(since, until]`` (flagged new), with the context before them.
+
+    Used to judge a series again after late readings (analytics/evaluate.py): ``since`` is the
+    checkpoint the series is rewound to (``None``: judge everything up to ``until``; the caller
+    bounds it by the late-data horizon).
+
+    Returns:
+        Series by metric, readings in time order.
+    """
+    span, count = context
+    rows = conn.execute(
+        """
+SELECT m.metric, r.ts, r.value, r.is_new
+FROM unnest(%(metrics)s::text[]) AS m(metric)
+CROSS JOIN LATERAL (
+    (SELECT ts, value, true AS is_new FROM readings
+     WHERE device_id = %(device)s AND metric = m.metric AND ts > %(since)s AND ts <= %(until)s
+     ORDER BY ts)
+    UNION ALL
+    (SELECT ts, value, false FROM readings
+     WHERE device_id = %(device)s AND metric = m.metric
+       AND ts <= %(since)s AND ts > %(since)s - %(span)s
+     ORDER BY ts DESC LIMIT %(count)s)
+) AS r
+ORDER BY 1, 2
+""",
+        {
+            "metrics": list(metrics),
+            "device": device,
+            "since": since,
+            "until": until,
+            "span": span,
+            "count": count,
+        },
+    ).fetchall()
+    out: dict[str, RawSeries] = defaultdict(RawSeries)
+    for metric, ts, value, is_new in rows:
+        series = out[metric]
+        series.ts.append(ts)
+        series.values.append(float(value))
+        series.new.append(bool(is_new))
+    return dict(out)
