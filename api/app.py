@@ -22,6 +22,7 @@ from api.routes import (
     exports,
     live,
     meta,
+    portal,
     readings,
 )
 from api.sta import router as sta_router
@@ -84,6 +85,7 @@ def create_app(settings: Settings, *, config: ApiConfig | None = None) -> FastAP
     app.include_router(live.router)
     app.include_router(admin.router)
     app.include_router(sta_router)  # SensorThings API 1.1 (read) at /sta/v1.1: api/sta/
+    portal.install(app)  # /portal and /ops pages, their static files: api/portal/, api/ops/
 
     def custom_openapi() -> dict[str, Any]:
         return openapi.build(app)

@@ -220,7 +220,7 @@ GROUP BY dist.name ORDER BY 2 DESC""",
         .with_row(db.Row("Không khí (VN_AQI)"))
         .with_panel(_aqi_map())
         .with_panel(stations)
-        .with_row(db.Row("Cảnh báo đang mở"))
+        .with_row(db.Row("Cảnh báo"))
         .with_panel(
             alerts_table(
                 "Cảnh báo đang mở",
