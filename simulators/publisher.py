@@ -35,6 +35,11 @@ MAX_OUTSTANDING_LIMIT: Final = 60_000
 _NOT_AUTHORISED: Final = frozenset({4, 5, 0x86, 0x87})
 
 
+# paho's in-flight window until the broker's CONNACK says otherwise (Mosquitto advertises its
+# max_inflight_messages; dothi's embedded broker uses 1,000).
+DEFAULT_WINDOW = 1000
+
+
 class PublishError(DothiError):
     """The broker cannot be used; the message is one line for the user (no password in it)."""
 
@@ -135,8 +140,10 @@ class Publisher:
             self._client.username_pw_set(self.address.username, self.address.password)
         if self.address.tls:
             self._client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
-        # Our own cap bounds the queue; paho's inflight limit (default 20) only slows us down.
-        self._client.max_inflight_messages_set(0)
+        # Our own cap bounds the queue. paho's in-flight window (default 20) would only slow us
+        # down, but it must stay within the broker's Receive Maximum, which paho does not apply
+        # by itself: start at a common broker window and narrow it at CONNACK if needed.
+        self._client.max_inflight_messages_set(DEFAULT_WINDOW)
         self._client.max_queued_messages_set(0)
         self._client.reconnect_delay_set(1, 30)
         self._client.on_connect = self._on_connect
@@ -164,8 +171,10 @@ class Publisher:
             self._answered.set()
             return
         receive_max = getattr(properties, "ReceiveMaximum", None) if properties else None
-        if isinstance(receive_max, int) and receive_max > 0:
-            client.max_inflight_messages_set(receive_max)  # the broker's own window
+        if isinstance(receive_max, int) and 0 < receive_max < client.max_inflight_messages:
+            # paho's setter refuses on an open connection; the attribute is read at each send,
+            # so narrowing it here only holds further messages back in paho's queue.
+            client._max_inflight_messages = receive_max  # noqa: SLF001
         if self._ever_connected:
             self.reconnects += 1
             log.info("reconnected to %s", self.address.shown)
