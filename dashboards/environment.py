@@ -37,14 +37,14 @@ AVERAGING_VI: Final = {"1h": "1 giờ", "8h": "8 giờ", "24h": "24 giờ"}
 LIMIT_COLOURS: Final = {"1h": "dark-red", "8h": "orange", "24h": "red"}
 UNIT_UGM3: Final = "conµgm3"
 
-# Pollutant panels: metric, Vietnamese title, English description.
+# Pollutant panels: metric, Vietnamese title (names as QCVN 05:2023 prints them), English.
 POLLUTANTS: Final = (
     ("pm25", "Bụi mịn PM2.5", "Fine particulate matter PM2.5"),
     ("pm10", "Bụi PM10", "Particulate matter PM10"),
-    ("no2", "Nitơ điôxít NO₂", "Nitrogen dioxide NO2"),
-    ("o3", "Ôzôn O₃", "Ozone O3"),
-    ("so2", "Lưu huỳnh điôxít SO₂", "Sulphur dioxide SO2"),
-    ("co", "Cacbon monoxít CO", "Carbon monoxide CO"),
+    ("no2", "Nitơ đioxit NO₂", "Nitrogen dioxide NO2"),
+    ("o3", "Ozon O₃", "Ozone O3"),
+    ("so2", "Lưu huỳnh đioxit SO₂", "Sulphur dioxide SO2"),
+    ("co", "Cacbon oxit CO", "Carbon monoxide CO"),
 )
 
 

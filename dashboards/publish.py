@@ -82,6 +82,10 @@ class _Grafana:
                 f"cannot reach Grafana at {self.url}: {str(exc).splitlines()[0] or exc!r}"
             ) from None
 
+    def close(self) -> None:
+        """Release the HTTP connections."""
+        self._api.client.s.close()
+
     def check(self) -> None:
         """Fail fast on a URL that is not Grafana, then on a bad token."""
         health = self.call("answer /api/health", "GET", "/health")
@@ -110,6 +114,15 @@ def publish(
         timeout: seconds per HTTP request.
     """
     g = _Grafana(url, token, timeout)
+    try:
+        return _publish(g, datasource, dashboards)
+    finally:
+        g.close()
+
+
+def _publish(
+    g: _Grafana, datasource: Mapping[str, Any], dashboards: Mapping[str, Mapping[str, Any]]
+) -> PublishReport:
     g.check()
     report = PublishReport()
 

@@ -39,7 +39,7 @@ const STRINGS = {
     "station.pollutant": "Chất ô nhiễm",
     "station.current": "Nồng độ mới nhất (µg/m³)",
     "station.normal": "Người bình thường",
-    "station.sensitive": "Nhóm nhạy cảm",
+    "station.sensitive": "Người nhạy cảm",
     "station.chart": "VN_AQI 24 giờ qua",
     "station.chart.summary": "VN_AQI 24 giờ qua tại {name}: thấp nhất {min}, cao nhất {max}, {n} giờ có số liệu.",
     "station.chart.empty": "Chưa có số liệu VN_AQI trong 24 giờ qua.",
@@ -58,7 +58,7 @@ const STRINGS = {
     "about.method": "VN_AQI theo Quyết định 1459/QĐ-TCMT ngày 12/11/2019 của Tổng cục Môi trường; AQI giờ tính từ trung bình 1 giờ, bụi PM2.5 và PM10 theo phương pháp NowCast.",
     "about.source.label": "Nguồn dữ liệu:",
     "about.source": "Các trạm quan trắc không khí tự động, liên tục trên địa bàn tỉnh Nam Định, thu nhận và tính toán bởi nền tảng đô thị thông minh dothi. Số liệu tự động, chưa qua kiểm tra, hiệu chỉnh chính thức.",
-    "about.sensitive": "Nhóm nhạy cảm: người già, trẻ em, người mắc bệnh hô hấp, tim mạch.",
+    "about.sensitive": "Người nhạy cảm: người già, trẻ em, người mắc bệnh hô hấp, tim mạch.",
   },
   en: {
     "skip": "Skip to main content",
