@@ -32,16 +32,23 @@ ARGS = [
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 
+MISSING = (
+    f"Chromium is not installed at {CHROMIUM}: the portal and operations console browser tests"
+    " need it. Run scripts/setup (it installs the Debian package 'chromium'); do not use"
+    " 'playwright install'."
+)
+
+
+def require_chromium() -> None:
+    """Fail (never skip) when the browser is missing."""
+    if not CHROMIUM.exists():
+        pytest.fail(MISSING, pytrace=False)
+
+
 @contextlib.contextmanager
 def chromium() -> Iterator[Browser]:
     """A headless Chromium for the module's tests."""
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"Chromium is not installed at {CHROMIUM}: the portal and operations console"
-            " browser tests need it. Run scripts/setup (it installs the Debian package"
-            " 'chromium'); do not use 'playwright install'.",
-            pytrace=False,
-        )
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

@@ -18,7 +18,7 @@ from playwright.sync_api import Browser, Page
 
 from dashboards import build_all
 from tests.api_support import Keys, make_keys
-from tests.browser_support import chromium, screenshot, site
+from tests.browser_support import chromium, require_chromium, screenshot, site
 from tests.city_support import SeededCity, seed_city
 
 
@@ -30,6 +30,11 @@ class Console:
     db_url: str
     city: SeededCity
     keys: Keys
+
+
+def test_chromium_is_installed() -> None:
+    """Reported as a failure of its own, so a machine without the browser is obvious."""
+    require_chromium()
 
 
 @pytest.fixture(scope="module")

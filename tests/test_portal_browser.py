@@ -23,7 +23,7 @@ from playwright.sync_api import Browser, Page
 
 from analytics.aqi import CATEGORIES
 from store.loader import load_batch
-from tests.browser_support import chromium, rgb, screenshot, site
+from tests.browser_support import chromium, require_chromium, rgb, screenshot, site
 from tests.city_support import SeededCity, seed_city
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,6 +40,11 @@ def city(db_url: str) -> SeededCity:
 def base(db_url: str, city: SeededCity) -> Iterator[str]:
     with site(db_url) as url:
         yield url
+
+
+def test_chromium_is_installed() -> None:
+    """Reported as a failure of its own, so a machine without the browser is obvious."""
+    require_chromium()
 
 
 @pytest.fixture(scope="module")
