@@ -342,7 +342,8 @@ def main() -> int:
             min_flat = wrk(f"http://127.0.0.1:{min_port}{path}", seconds, {}, paced=False)
             api_paced = wrk(f"http://127.0.0.1:{api_port}{path}", seconds, headers, paced=True)
             raw_paced = wrk(f"http://127.0.0.1:{raw_port}{path}", seconds, headers, paced=True)
-            rows.append((name, api_flat, raw_flat, min_flat, api_paced, raw_paced))
+            min_paced = wrk(f"http://127.0.0.1:{min_port}{path}", seconds, {}, paced=True)
+            rows.append((name, api_flat, raw_flat, min_flat, api_paced, raw_paced, min_paced))
             print(
                 f"{name}: api {api_flat.rps:.0f} req/s (uncached {raw_flat.rps:.0f}),"
                 f" minimal {min_flat.rps:.0f} req/s; paced p99 {api_paced.p99_ms:.1f} ms"
@@ -369,8 +370,17 @@ def main() -> int:
     return 0
 
 
+def _http_impl() -> str:
+    try:
+        import httptools  # noqa: F401, PLC0415
+        import uvloop  # noqa: F401, PLC0415
+    except ImportError:
+        return "h11 on asyncio (uvicorn without its 'standard' extra)"
+    return "httptools on uvloop (uvicorn[standard])"
+
+
 def report(
-    rows: list[tuple[str, WrkResult, WrkResult, WrkResult, WrkResult, WrkResult]],
+    rows: list[tuple[str, WrkResult, WrkResult, WrkResult, WrkResult, WrkResult, WrkResult]],
     seconds: int,
     full: WrkResult,
     poll: tuple[float, int],
@@ -385,6 +395,7 @@ def report(
             " auth or validation. wrk on loopback: flat out (1 thread, 32 connections) and paced"
             f" ({PACED_CONNECTIONS} connections, {PACED_DELAY_MS} ms between a connection's"
             f" requests ≈ 500 req/s). All on the same {os.cpu_count()} cores as PostgreSQL."
+            f" uvicorn's HTTP stack: {_http_impl()}."
         ),
         "",
         (
@@ -393,11 +404,11 @@ def report(
         ),
         "|---|---|---|---|---|---|---|---|",
     ]
-    for name, api_flat, raw_flat, min_flat, paced, raw_paced in rows:
+    for name, api_flat, raw_flat, min_flat, paced, raw_paced, min_paced in rows:
         for variant, flat, pace in (
             ("`dothi api`", api_flat, paced),
             ("`dothi api`, response cache off", raw_flat, raw_paced),
-            ("minimal endpoint", min_flat, None),
+            ("minimal endpoint", min_flat, min_paced),
         ):
             paced_cols = (
                 f"{pace.rps:,.0f} | {pace.p50_ms:.1f} | {pace.p99_ms:.1f}" if pace else "- | - | -"

@@ -100,48 +100,46 @@ async def aggregates(  # noqa: PLR0917 (one parameter per query option)
         "agg", caller.visibility, tuple(device_ids or ()), area_id, kind, tuple(mets), start,
         end, width, tuple(chosen), align, combine, fmt,
     )  # fmt: skip
-    cached = state.responses.get(key)
-    if cached is not None:
-        return Response(cached, media_type=media)
-    async with state.db.pool.connection() as conn:
-        if device_ids:
-            where = (request.method, request.url.path)
-            ids = await objects.devices(conn, state, caller, device_ids, where)
-        else:
-            if area_id is not None:
-                await objects.area(conn, area_id)
-            flt = catalog.DeviceFilter(kind=kind, area_id=area_id)
-            ids = await objects.area_devices(conn, caller, flt, MAX_DEVICES)
-    buckets = math.ceil((end - start) / width)
-    series = len(mets) * (1 if combine else max(1, len(ids)))
-    if buckets * series > cfg.aggregate_max_points:
-        raise too_large(
-            "interval",
-            f"{buckets} buckets x {series} series exceeds {cfg.aggregate_max_points} points;"
-            " use a longer interval, a shorter range or fewer series",
-        )
-    rows: list[AggRow] = []
-    if ids:
-        try:
-            rows = await state.db.run_sync(
-                queries.aggregate,
-                ids,
-                mets,
-                start,
-                end,
-                width,
-                chosen,
-                align == "local",
-                combine_devices=combine,
+
+    async def compute() -> bytes:
+        async with state.db.pool.connection() as conn:
+            if device_ids:
+                where = (request.method, request.url.path)
+                ids = await objects.devices(conn, state, caller, device_ids, where)
+            else:
+                if area_id is not None:
+                    await objects.area(conn, area_id)
+                flt = catalog.DeviceFilter(kind=kind, area_id=area_id)
+                ids = await objects.area_devices(conn, caller, flt, MAX_DEVICES)
+        buckets = math.ceil((end - start) / width)
+        series = len(mets) * (1 if combine else max(1, len(ids)))
+        if buckets * series > cfg.aggregate_max_points:
+            raise too_large(
+                "interval",
+                f"{buckets} buckets x {series} series exceeds {cfg.aggregate_max_points} points;"
+                " use a longer interval, a shorter range or fewer series",
             )
-        except ValueError as exc:  # the store refuses what the checks above let through
-            raise invalid("query", "interval", str(exc)) from None
-    if fmt == "csv":
-        data = _csv(rows, chosen).encode()
-    elif fmt == "ndjson":
-        data = _ndjson(rows, chosen).encode()
-    else:
-        data = (
+        rows: list[AggRow] = []
+        if ids:
+            try:
+                rows = await state.db.run_sync(
+                    queries.aggregate,
+                    ids,
+                    mets,
+                    start,
+                    end,
+                    width,
+                    chosen,
+                    align == "local",
+                    combine_devices=combine,
+                )
+            except ValueError as exc:  # the store refuses what the checks above let through
+                raise invalid("query", "interval", str(exc)) from None
+        if fmt == "csv":
+            return _csv(rows, chosen).encode()
+        if fmt == "ndjson":
+            return _ndjson(rows, chosen).encode()
+        return (
             Aggregates(
                 start=start,
                 end=end,
@@ -153,8 +151,8 @@ async def aggregates(  # noqa: PLR0917 (one parameter per query option)
             .model_dump_json(exclude_unset=True)
             .encode()
         )
-    state.responses.put(key, data)
-    return Response(data, media_type=media)
+
+    return Response(await state.responses.get_or_compute(key, compute), media_type=media)
 
 
 def _point(row: AggRow, funcs: Sequence[str]) -> Point:

@@ -104,37 +104,38 @@ async def latest(  # noqa: PLR0917
     """The newest reading of each (device, metric), filtered; one row per series."""
     mets = check_metrics(metrics)
     key = ("latest", caller.visibility, tuple(device_ids or ()), area_id, kind, tuple(mets or ()))
-    # The connection is taken only when needed: a cache hit costs no pool checkout. Keys hold
-    # the visibility and every filter, and only answers that passed the checks below are
-    # stored, so a hit never skips an object-level check another caller would fail.
-    cached = state.responses.get(key)
-    if cached is not None:
-        return Response(cached, media_type="application/json")
-    async with state.db.pool.connection() as conn:
-        if device_ids:
-            where = (request.method, request.url.path)
-            await objects.devices(conn, state, caller, device_ids, where)
-        if area_id is not None:
-            await objects.area(conn, area_id)
-        flt = catalog.DeviceFilter(ids=device_ids or None, kind=kind, area_id=area_id)
-        rows = await catalog.latest(conn, caller.visibility, flt, mets)
-    # The hottest route (the portal map, dashboards): rows come typed from the database, so
-    # they are serialised directly (pydantic-core, in Rust) instead of being validated into
-    # models first, which was over half of this route's time in the profile. The fields are
-    # exactly those of the Latest model, which documents the response.
-    body = [
-        {
-            "device_id": r.device_id,
-            "metric": r.metric,
-            "ts": r.ts,
-            "value": r.value,
-            "unit": _unit(r.metric),
-            "quality": r.quality,
-        }
-        for r in rows
-    ]
-    data = to_json(body)
-    state.responses.put(key, data)
+
+    async def compute() -> bytes:
+        async with state.db.pool.connection() as conn:
+            if device_ids:
+                where = (request.method, request.url.path)
+                await objects.devices(conn, state, caller, device_ids, where)
+            if area_id is not None:
+                await objects.area(conn, area_id)
+            flt = catalog.DeviceFilter(ids=device_ids or None, kind=kind, area_id=area_id)
+            rows = await catalog.latest(conn, caller.visibility, flt, mets)
+        # The hottest route (the portal map, dashboards): rows come typed from the database,
+        # so they are serialised directly (pydantic-core, in Rust) instead of being validated
+        # into models first, which was over half of this route's time in the profile. The
+        # fields are exactly those of the Latest model, which documents the response.
+        return to_json(
+            [
+                {
+                    "device_id": r.device_id,
+                    "metric": r.metric,
+                    "ts": r.ts,
+                    "value": r.value,
+                    "unit": _unit(r.metric),
+                    "quality": r.quality,
+                }
+                for r in rows
+            ]
+        )
+
+    # The key holds the visibility and every filter, and only answers that passed the checks
+    # in compute() are stored, so a hit (which takes no connection) never skips an
+    # object-level check that would fail for this caller.
+    data = await state.responses.get_or_compute(key, compute)
     return Response(data, media_type="application/json")
 
 
