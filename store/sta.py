@@ -16,12 +16,11 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any, Final
 
+import psycopg
 from psycopg.rows import dict_row
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Mapping
-
-    import psycopg
 
     from store.visibility import Visibility
 
@@ -139,14 +138,25 @@ def view(entity: str, vis: Visibility) -> str:
 async def read_snapshot(conn: AConn, timeout_ms: int) -> AsyncIterator[None]:
     """One read-only, repeatable-read transaction: every statement of a request (the page, its
     count, its expansions) sees the same data. Times are rendered in UTC and each statement is
-    cancelled after ``timeout_ms``; both settings end with the transaction."""
-    async with conn.transaction():
-        await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        await conn.execute(
-            "SELECT set_config('statement_timeout', %s, true), set_config('TimeZone', 'UTC', true)",
-            (str(timeout_ms),),
-        )
+    cancelled after ``timeout_ms``; both settings end with the transaction.
+
+    ``conn`` must be in autocommit mode (the API's pool). The transaction is opened with its
+    settings in one round trip; ``SET`` takes no bind parameters, and the timeout is the
+    server's own integer, never request input.
+    """
+    ms = int(timeout_ms)
+    await conn.execute(
+        "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;"
+        f" SET LOCAL statement_timeout = {ms}; SET LOCAL TimeZone = 'UTC'"
+    )
+    try:
         yield
+    except BaseException:
+        # The pool would roll back too, but with a warning; a broken connection is its job.
+        with contextlib.suppress(psycopg.Error):
+            await conn.execute("ROLLBACK")
+        raise
+    await conn.execute("COMMIT")
 
 
 async def fetch(conn: AConn, sql: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -197,6 +197,37 @@ def test_resource_paths_through_every_relation(sta: Service, entity_set: str) ->
     assert len(seen) > 4
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        # The child exists; the entity the path goes through does not.
+        f"/Locations('{NOISE}')/Things",
+        f"/HistoricalLocations('{NOISE}')/Thing",
+        f"/HistoricalLocations('{NOISE}')/Thing/Datastreams",
+        "/Observations('aq-pub:pm25:1')/Datastream",
+        "/Observations('aq-pub:pm25:1')/FeatureOfInterest/Observations",
+        "/Things('aq-pub')/Datastreams('meter-pub:energy')",
+        "/Things('aq-pub')/Datastreams('meter-pub:energy')/Observations",
+        # Nothing there at all, whatever the page asks for.
+        "/Things('nope')/Datastreams",
+        "/Things('nope')/Datastreams?$top=0",
+        "/Things('nope')/Datastreams?$count=true",
+        "/Things('nope')/Datastreams/$ref",
+        "/Datastreams('nope:pm25')/Observations?$skip=5",
+        "/Datastreams('nope:pm25')/Thing/name/$value",
+    ],
+)
+def test_paths_through_missing_entities_are_404(sta: Service, path: str) -> None:
+    problem(sta.client.get(STA + path), 404)
+
+
+def test_empty_collections_of_existing_entities_are_empty(sta: Service) -> None:
+    page = sta.json("/Things('aq-pub')/Datastreams", q={"$filter": "name eq 'x'", "$count": "true"})
+    assert page == {"@iot.count": 0, "value": []}
+    assert sta.json("/Things('aq-pub')/Datastreams", q={"$top": 0})["value"] == []
+    assert sta.json("/Datastreams('aq-pub:pm25')/Observations", q={"$skip": 99_999})["value"] == []
+
+
 def test_a_to_one_relation_and_its_ref(sta: Service) -> None:
     thing = sta.json("/Datastreams('aq-pub:pm25')/Thing")
     assert thing["@iot.id"] == "aq-pub"

@@ -23,6 +23,7 @@ Observation            ``<device id>:<metric>:<µs since 1970>``     device_id, 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -55,7 +56,9 @@ def iso(value: datetime | None) -> str | None:
     """An ISO 8601 UTC timestamp with ``Z`` (microseconds only when there are some)."""
     if value is None:
         return None
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)  # the database hands out UTC: this is the rare path
+    return value.isoformat()[:-6] + "Z"
 
 
 def point(lon: float | None, lat: float | None) -> dict[str, Any] | None:
@@ -174,9 +177,11 @@ def _ds_sql(cols: list[str]) -> str:
     return f"({cols[0]} || ':' || {cols[1]})"
 
 
+_MICROSECOND: Final = timedelta(microseconds=1)
+
+
 def _micros(ts: datetime) -> int:
-    delta = ts - EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return (ts - EPOCH) // _MICROSECOND
 
 
 def _obs_encode(values: tuple[Any, ...]) -> str:
@@ -227,8 +232,18 @@ def _geometry(name: str) -> Prop:
     )
 
 
+@functools.cache
+def _iso_of(column: str) -> Callable[[Row], str | None]:
+    # One function per column: properties rendered from the same column by the same function
+    # are computed once per row (serialize.Renderer), e.g. phenomenonTime and resultTime.
+    def render(r: Row) -> str | None:
+        return iso(r[column])
+
+    return render
+
+
 def _time(name: str, column: str) -> Prop:
-    return Prop(name, PType.DATETIME, (column,), lambda r: iso(r[column]))
+    return Prop(name, PType.DATETIME, (column,), _iso_of(column))
 
 
 def _interval(r: Row) -> str | None:
