@@ -265,3 +265,60 @@ def test_response_cache_is_per_visibility(db_url: str, api_keys: Keys) -> None:
         assert again == anon
         # A hidden device is still a 404 while an answer for visible ones is cached.
         assert c.get(f"{PREFIX}/latest", params={"device_id": "aq-priv"}).status_code == 404
+
+
+def test_admin_dead_letters_and_audit(client: httpx.Client, api_keys: Keys, db_url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute(
+            "INSERT INTO dead_letters (topic, payload, reason, detail, device_id)"
+            " VALUES ('dothi/v1/devices/x/up', %s, 'malformed_json', 'line 1', 'x') RETURNING id",
+            (b"{nope",),
+        ).fetchone()
+    assert row is not None
+    dl_id = row[0]
+    assert client.get(f"{PREFIX}/admin/deadletters").status_code == 401
+    assert client.get(f"{PREFIX}/admin/deadletters", headers=auth(api_keys.all)).status_code == 403
+    page = client.get(f"{PREFIX}/admin/deadletters", headers=auth(api_keys.admin)).json()
+    assert [d["id"] for d in page["items"]] == [dl_id]
+    one = client.get(f"{PREFIX}/admin/deadletters/{dl_id}", headers=auth(api_keys.admin)).json()
+    assert (one["reason"], one["payload_base64"], one["payload_bytes"]) == (
+        "malformed_json",
+        "e25vcGU=",
+        5,
+    )
+    _problem(client.get(f"{PREFIX}/admin/deadletters/999999", headers=auth(api_keys.admin)), 404)
+    audit = client.get(f"{PREFIX}/admin/audit", headers=auth(api_keys.admin)).text
+    tokens = (api_keys.public, api_keys.all, api_keys.admin, api_keys.revoked, api_keys.writer)
+    assert not [t for t in tokens if t.split("_", 2)[2] in audit]  # ids only, never secrets
+
+
+def test_aqi_history_from_the_aqi_tables(client: httpx.Client, api_keys: Keys, db_url: str) -> None:
+    import psycopg
+    from psycopg.types.json import Jsonb
+
+    with psycopg.connect(db_url) as conn:
+        for station, value in (("aq-pub", 60), ("aq-priv", 160)):
+            for h in range(3):
+                conn.execute(
+                    "INSERT INTO aqi_hourly (station_id, method, hour, value, category, dominant,"
+                    " sub_indices, inputs) VALUES (%s, 'VN_AQI', %s, %s, 'x', 'pm25', %s, %s)",
+                    (station, HOUR0 - timedelta(hours=h), value + h, Jsonb({}), Jsonb({})),
+                )
+    params = {"start": (HOUR0 - timedelta(hours=5)).isoformat(), "end": NOW.isoformat()}
+    station = client.get(f"{PREFIX}/aqi/stations/aq-pub/history", params=params).json()
+    assert [p["value"] for p in station["points"]] == [62, 61, 60]
+    assert station["points"][0]["category"] == "moderate"
+    _problem(client.get(f"{PREFIX}/aqi/stations/aq-priv/history", params=params), 404)
+    public_area = client.get(f"{PREFIX}/aqi/areas/{CITY}/history", params=params).json()
+    assert [p["station_id"] for p in public_area["points"]] == ["aq-pub"] * 3
+    full_area = client.get(
+        f"{PREFIX}/aqi/areas/{CITY}/history", params=params, headers=auth(api_keys.all)
+    ).json()
+    assert [p["value"] for p in full_area["points"]] == [162, 161, 160]  # the worst station
+    assert full_area["points"][0]["colour_hex"] == "#FF0000"
+    daily = client.get(
+        f"{PREFIX}/aqi/areas/{CITY}/history", params={**params, "resolution": "day"}
+    ).json()
+    assert daily["resolution"] == "day"
