@@ -139,6 +139,12 @@ class Settings(BaseSettings):
         description="Prometheus /metrics port of ingest worker 0 (worker n: +n); 0 = off.",
     )
 
+    grafana_db_password: str | None = Field(
+        default=None,
+        description="Password of the read-only dothi_grafana role; unset = generated once "
+        "into DOTHI_HOME/secrets/grafana-db.pw.",
+    )
+
     # --- api ----------------------------------------------------------------------------------
     api_host: str = Field(default="127.0.0.1", description="Address the API listens on.")
     api_port: int = Field(default=8080, ge=1, le=65535, description="Port the API listens on.")

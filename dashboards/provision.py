@@ -7,8 +7,8 @@
     DIR/dashboards/<uid>.json                 one file per dashboard
 
 Point Grafana's provisioning path (``GF_PATHS_PROVISIONING``) at ``DIR/provisioning``. The
-password of ``dothi_grafana`` comes from the settings (``grafana_db_password``, or
-``DOTHI_GRAFANA_DB_PASSWORD`` until that field exists) or is generated once into
+password of ``dothi_grafana`` comes from the settings (``DOTHI_GRAFANA_DB_PASSWORD``) or is
+generated once into
 ``DOTHI_HOME/secrets/grafana-db.pw``; :func:`set_reader_password` makes the database agree.
 It is never part of the repository: with ``password_env`` the data source file names an
 environment variable for Grafana to read instead of holding the password itself.
@@ -43,7 +43,6 @@ if TYPE_CHECKING:
 
 READER_ROLE: Final = "dothi_grafana"
 SECRET_FILE: Final = "grafana-db.pw"  # noqa: S105 (a file name, not a password)
-PASSWORD_ENV: Final = "DOTHI_GRAFANA_DB_PASSWORD"  # noqa: S105 (a variable's name)
 
 
 class ProvisionError(DothiError):
@@ -89,12 +88,9 @@ class DbTarget:
 
 
 def reader_password(settings: Settings) -> str:
-    """The password of ``dothi_grafana``: from the settings, else DOTHI_HOME/secrets (made once).
-
-    ``grafana_db_password`` is read from the settings when core.settings has the field;
-    until then ``DOTHI_GRAFANA_DB_PASSWORD`` is read directly.
-    """
-    configured = getattr(settings, "grafana_db_password", None) or os.environ.get(PASSWORD_ENV)
+    """The password of ``dothi_grafana``: ``DOTHI_GRAFANA_DB_PASSWORD``, else DOTHI_HOME/secrets
+    (generated once)."""
+    configured = settings.grafana_db_password
     if configured:
         return str(configured)
     path = settings.home / "secrets" / SECRET_FILE
