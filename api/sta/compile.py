@@ -157,6 +157,11 @@ class ExprCompiler:
         return self.call(expr)
 
     def boolean(self, expr: Expr) -> Value:
+        """Compile an expression that must be a condition.
+
+        Raises:
+            StaQueryError: when it is not boolean.
+        """
         value = self.compile(expr)
         if not isinstance(value, Value) or value.type not in (PType.BOOLEAN, PType.NULL):
             raise err("expected a condition", value.pos, kind_of(value))
@@ -165,6 +170,7 @@ class ExprCompiler:
         return value
 
     def literal(self, lit: Literal) -> Compiled:
+        """A literal as a bound parameter (points become two parameters)."""
         bind = self.scope.params.bind
         kind, v = lit.kind, lit.value
         if kind is LitKind.NULL:
@@ -182,6 +188,18 @@ class ExprCompiler:
     def path(
         self, entity: Entity, alias: str, segments: tuple[str, ...], pos: int, *, top: bool
     ) -> Compiled:
+        """A property path of ``entity`` (row ``alias``), through to-one relations.
+
+        Args:
+            entity: the entity the path starts from.
+            alias: the SQL alias of its view row.
+            segments: the path's names.
+            pos: where the path starts in the option text.
+            top: the path starts at the queried entity (its plain columns can page by key).
+
+        Raises:
+            StaQueryError: for an unknown name, a to-many relation, a relation used as a value.
+        """
         name, rest = segments[0], segments[1:]
         if name in ID_NAMES:
             if rest:
@@ -252,6 +270,12 @@ class ExprCompiler:
         *,
         top: bool,
     ) -> Compiled:
+        """One property of ``entity`` and what follows it in the path (JSON members, an
+        object's members).
+
+        Raises:
+            StaQueryError: for sub-paths a property does not have.
+        """
         full = "/".join((prop.name, *rest))
         if prop.type is PType.GEOMETRY:
             if rest:
@@ -289,6 +313,11 @@ class ExprCompiler:
     # -- operators ---------------------------------------------------------------------------
 
     def comparison(self, expr: BinOp) -> Value:
+        """A comparison, type checked; ``@iot.id`` against a literal compares key columns.
+
+        Raises:
+            StaQueryError: when the operands cannot be compared.
+        """
         op = expr.op
         left, right = self.compile(expr.left), self.compile(expr.right)
         if isinstance(left, (GeoPoint, GeoShape)) or isinstance(right, (GeoPoint, GeoShape)):
@@ -395,6 +424,11 @@ class ExprCompiler:
         return side(left, right), side(right, left)
 
     def arithmetic(self, expr: BinOp) -> Value:
+        """``add``, ``sub``, ``mul``, ``div``, ``mod`` on numbers; time and duration sums.
+
+        Raises:
+            StaQueryError: for operand types that do not combine.
+        """
         left, right = self.compile(expr.left), self.compile(expr.right)
         if not isinstance(left, Value) or not isinstance(right, Value):
             raise err(f"{expr.op} needs numbers, times or durations", expr.pos, expr.op)
@@ -417,6 +451,11 @@ class ExprCompiler:
     # -- functions ---------------------------------------------------------------------------
 
     def call(self, expr: Call) -> Compiled:
+        """A function call, looked up in :data:`api.sta.functions.FUNCTIONS`.
+
+        Raises:
+            StaQueryError: for an unknown function or a wrong number of arguments.
+        """
         spec = FUNCTIONS.get(expr.name)
         if spec is None:
             raise err(f"unknown function {expr.name}()", expr.pos, expr.name)
@@ -428,6 +467,11 @@ class ExprCompiler:
         return build(self, args, expr.pos)
 
     def text(self, v: Compiled, fn: str) -> str:
+        """SQL of a text argument of ``fn`` (JSON members are read as text).
+
+        Raises:
+            StaQueryError: when the argument is not text.
+        """
         if isinstance(v, Value):
             if v.type is PType.STRING:
                 return v.sql
@@ -438,11 +482,21 @@ class ExprCompiler:
         raise err(f"{fn}() expects text", v.pos, kind_of(v))
 
     def number(self, v: Compiled, fn: str) -> str:
+        """SQL of a numeric argument of ``fn``.
+
+        Raises:
+            StaQueryError: when the argument is not a number.
+        """
         if isinstance(v, Value) and v.type in (PType.NUMBER, PType.NULL):
             return v.sql if v.type is PType.NUMBER else "NULL::float8"
         raise err(f"{fn}() expects a number", v.pos, kind_of(v))
 
     def moment(self, v: Compiled, fn: str, allowed: tuple[PType, ...]) -> tuple[str, PType]:
+        """SQL of a date-time argument of ``fn`` in UTC, or of a date/time in ``allowed``.
+
+        Raises:
+            StaQueryError: when the argument is not one of those.
+        """
         if isinstance(v, Value):
             t = base_type(v.type)
             if t is PType.DATETIME:
@@ -452,6 +506,11 @@ class ExprCompiler:
         raise err(f"{fn}() expects a date-time", v.pos, kind_of(v))
 
     def geometry(self, v: Compiled, fn: str) -> GeoPoint | GeoShape:
+        """A geometry argument of ``fn``: a location column or a ``geography`` literal.
+
+        Raises:
+            StaQueryError: when the argument is not a geometry.
+        """
         if isinstance(v, (GeoPoint, GeoShape)):
             return v
         raise err(f"{fn}() expects a location or a geography'…' literal", v.pos, kind_of(v))
