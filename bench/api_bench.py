@@ -68,10 +68,10 @@ class WrkResult:
 
 
 def _ms(text: str) -> float:
-    m = re.match(r"([\d.]+)(us|ms|s)", text)
+    m = re.match(r"([\d.]+)(us|ms|s|m)$", text)
     if m is None:
         return float("nan")
-    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[m.group(2)]
     return float(m.group(1)) * scale
 
 
@@ -91,7 +91,7 @@ def wrk(url: str, seconds: int, headers: dict[str, str], *, paced: bool) -> WrkR
     out = subprocess.run([*argv, url], capture_output=True, text=True, check=True).stdout
     if script is not None:
         Path(script.name).unlink()
-    if "99%" not in out:
+    if "99%" not in out or re.search(r"99%\s+\d", out) is None:
         print(out, flush=True)  # something went wrong: show wrk's own words
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p50_match = re.search(r"50%\s+(\S+)", out)
