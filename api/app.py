@@ -5,11 +5,12 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api import openapi, problems
 from api.config import ApiConfig
+from api.deps import single_query_values
 from api.metrics import MetricsMiddleware
 from api.routes import (
     admin,
@@ -80,10 +81,11 @@ def create_app(settings: Settings, *, config: ApiConfig | None = None) -> FastAP
     app.include_router(meta.probes)
     # Routers carry the /api/v1 prefix themselves, so a route's template (metrics label) is
     # its full path.
+    one_value = [Depends(single_query_values)]
     for module in (meta, areas, devices, readings, aggregates, aqi, alerts, energy, exports):
-        app.include_router(module.router)
-    app.include_router(live.router)
-    app.include_router(admin.router)
+        app.include_router(module.router, dependencies=one_value)
+    app.include_router(live.router, dependencies=one_value)
+    app.include_router(admin.router, dependencies=one_value)
     app.include_router(sta_router)  # SensorThings API 1.1 (read) at /sta/v1.1: api/sta/
     portal.install(app)  # /portal and /ops pages, their static files: api/portal/, api/ops/
 

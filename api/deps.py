@@ -9,7 +9,8 @@ before a pool connection is taken.
 """
 
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
 import psycopg
 from fastapi import Depends, Request, Security
@@ -17,7 +18,7 @@ from fastapi.security import APIKeyHeader, HTTPBearer, SecurityScopes
 
 from api.auth import Principal, RequestInfo
 from api.const import SCOPE_ADMIN, SCOPE_ALERTS_WRITE, SCOPE_READ_PUBLIC
-from api.problems import unauthorized
+from api.problems import invalid, unauthorized
 from api.state import ApiState
 
 # Declared for the OpenAPI document (Swagger's Authorize button); the dependency below reads
@@ -75,6 +76,40 @@ async def get_principal(
     client = request.client.host if request.client else "unknown"
     info = RequestInfo(client, request.method, request.url.path)
     return await state.auth.principal(_token(request), info, security_scopes.scopes)
+
+
+def _is_sequence(annotation: object) -> bool:
+    origin = get_origin(annotation)
+    if origin in (list, tuple, set, frozenset):
+        return True
+    if origin in (Union, UnionType, Annotated):
+        return any(_is_sequence(a) for a in get_args(annotation))
+    return False
+
+
+_SCALARS: dict[int, tuple[str, ...]] = {}
+
+
+async def single_query_values(request: Request) -> None:
+    """Refuse a single-valued query parameter given more than once (422 naming it).
+
+    Starlette would silently keep the last value, so ``?device_id=a&device_id=b`` on a route
+    taking one device would answer for ``b`` alone; an ambiguous request is refused instead.
+    """
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    scalars = _SCALARS.get(id(route))
+    if scalars is None:
+        scalars = tuple(
+            f.alias for f in dependant.query_params if not _is_sequence(f.field_info.annotation)
+        )
+        _SCALARS[id(route)] = scalars
+    params = request.query_params
+    for name in scalars:
+        if len(params.getlist(name)) > 1:
+            raise invalid("query", name, "give this parameter once")
 
 
 Caller = Annotated[Principal, Security(get_principal)]

@@ -322,3 +322,13 @@ def test_aqi_history_from_the_aqi_tables(client: httpx.Client, api_keys: Keys, d
         f"{PREFIX}/aqi/areas/{CITY}/history", params={**params, "resolution": "day"}
     ).json()
     assert daily["resolution"] == "day"
+
+
+def test_a_single_valued_parameter_given_twice_is_refused(client: httpx.Client) -> None:
+    body = _problem(client.get(f"{PREFIX}/devices", params={"kind": ["noise", "weather"]}), 422)
+    assert body["errors"] == [
+        {"location": "query", "field": "kind", "detail": "give this parameter once"}
+    ]
+    # Repeatable ones stay repeatable.
+    resp = client.get(f"{PREFIX}/latest", params={"metric": ["pm25", "pm10"]})
+    assert resp.status_code == 200
