@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import psycopg
+from hypothesis import strategies as st
 
 from core.metrics import QUALITY_SUSPECT
 from store import devices
@@ -123,3 +124,40 @@ def sql_rows(url: str, sql: str, *params: object) -> list[tuple[Any, ...]]:
     """Rows of a query against the test database (expected values come from SQL)."""
     with psycopg.connect(url) as conn:
         return conn.execute(sql, params).fetchall()
+
+
+# -- query corpus for property tests ------------------------------------------------------
+
+VALID_FILTERS = (
+    "result gt 30 and phenomenonTime ge 2024-01-01T00:00:00Z",
+    "not (name eq 'a''b') or startswith(name, 'P')",
+    "substringof('station', tolower(name)) and length(trim(name)) add 1 mod 3 lt 9",
+    "geo.distance(location, geography'POINT(106.17 20.42)') le 1500.5",
+    "st_within(location, geography'POLYGON((106 20, 107 20, 107 21, 106 20))')",
+    (
+        "year(phenomenonTime) eq 2024 and hour(resultTime) lt 12"
+        " and date(phenomenonTime) eq 2024-05-01"
+    ),
+    "phenomenonTime gt now() sub duration'PT15M' and round(result div 3) eq floor(ceiling(2.5))",
+    "Datastream/Thing/properties/kind eq 'air_quality' and Datastream/@iot.id ne 'a:b'",
+    "unitOfMeasurement/symbol eq 'µg/m³' and indexof(concat(name, 'x'), 'x') ge 0",
+)
+
+
+@st.composite
+def mutated(draw: st.DrawFn) -> str:
+    """A valid filter with a few random edits."""
+    text = draw(st.sampled_from(VALID_FILTERS))
+    for _ in range(draw(st.integers(1, 4))):
+        i = draw(st.integers(0, len(text)))
+        op = draw(st.sampled_from(("insert", "delete", "replace", "duplicate")))
+        piece = draw(st.sampled_from([*"()'/ ,;0eZ-T:", " eq ", " and ", "not "]))
+        if op == "insert":
+            text = text[:i] + piece + text[i:]
+        elif op == "delete":
+            text = text[:i] + text[i + 1 :]
+        elif op == "replace":
+            text = text[:i] + piece + text[i + 1 :]
+        else:
+            text = text[:i] + text[i : i + 12] + text[i:]
+    return text

@@ -28,6 +28,7 @@ from api.sta.units import UNITS
 from core.metrics import METRICS
 from store import sta
 from store.visibility import PUBLIC_ONLY
+from tests.sta_support import VALID_FILTERS, mutated
 
 FUZZ = settings(
     max_examples=400,
@@ -340,21 +341,6 @@ def test_type_errors_are_query_errors(entity: str, text: str, says: str) -> None
 
 # -- properties --------------------------------------------------------------------------------
 
-VALID_FILTERS = (
-    "result gt 30 and phenomenonTime ge 2024-01-01T00:00:00Z",
-    "not (name eq 'a''b') or startswith(name, 'P')",
-    "substringof('station', tolower(name)) and length(trim(name)) add 1 mod 3 lt 9",
-    "geo.distance(location, geography'POINT(106.17 20.42)') le 1500.5",
-    "st_within(location, geography'POLYGON((106 20, 107 20, 107 21, 106 20))')",
-    (
-        "year(phenomenonTime) eq 2024 and hour(resultTime) lt 12"
-        " and date(phenomenonTime) eq 2024-05-01"
-    ),
-    "phenomenonTime gt now() sub duration'PT15M' and round(result div 3) eq floor(ceiling(2.5))",
-    "Datastream/Thing/properties/kind eq 'air_quality' and Datastream/@iot.id ne 'a:b'",
-    "unitOfMeasurement/symbol eq 'µg/m³' and indexof(concat(name, 'x'), 'x') ge 0",
-)
-
 _QUERY_ALPHABET = st.sampled_from(
     [
         *"abcdefgnorstuxyz0123456789 ()',/;=$@.-+:TZPDHMS",
@@ -396,25 +382,7 @@ def test_query_like_text_parses_or_fails_typed(text: str) -> None:
     _outcome(text)
 
 
-@st.composite
-def _mutated(draw: st.DrawFn) -> str:
-    text = draw(st.sampled_from(VALID_FILTERS))
-    for _ in range(draw(st.integers(1, 4))):
-        i = draw(st.integers(0, len(text)))
-        op = draw(st.sampled_from(("insert", "delete", "replace", "duplicate")))
-        piece = draw(st.sampled_from([*"()'/ ,;0eZ-T:", " eq ", " and ", "not "]))
-        if op == "insert":
-            text = text[:i] + piece + text[i:]
-        elif op == "delete":
-            text = text[:i] + text[i + 1 :]
-        elif op == "replace":
-            text = text[:i] + piece + text[i + 1 :]
-        else:
-            text = text[:i] + text[i : i + 12] + text[i:]
-    return text
-
-
-@given(_mutated())
+@given(mutated())
 @FUZZ
 def test_mutated_filters_parse_or_fail_typed(text: str) -> None:
     _outcome(text)
