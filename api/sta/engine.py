@@ -1,11 +1,13 @@
 """Answer one SensorThings GET: resolve the path, build statements, page, expand, render.
 
-Resolution walks the path one segment at a time. An entity addressed by id is looked up (404
-when missing or hidden); a navigation from it becomes equality constraints on the related
-entity's view columns, taken from the row just read. The final collection, entity, property or
-``$ref`` is then one statement: ``SELECT … FROM (<view>) AS e0 WHERE <constraints> AND
-<$filter> ORDER BY … LIMIT``, so filters and paging on Observations run in PostgreSQL against
-the readings index, never in Python.
+Resolution walks the path one segment at a time. A navigation from an entity addressed by id
+becomes equality constraints on the related entity's view columns: taken from the id itself
+when the relation joins on key columns (the entity is then not read; its existence becomes an
+``EXISTS`` in the final statement and is checked on its own only when that finds nothing), or
+from the entity's row otherwise. The final collection, entity, property or ``$ref`` is one
+statement: ``SELECT … FROM (<view>) AS e0 WHERE <constraints> AND <$filter> ORDER BY … LIMIT``,
+so filters and paging on Observations run in PostgreSQL against the readings index, never in
+Python. Missing and hidden entities are alike: 404.
 
 Paging: ``$top`` is the page size (capped at :attr:`Limits.max_top`); more rows than that give
 an ``@iot.nextLink``. When every ordering key is a non-null column (the default orders, and

@@ -82,14 +82,16 @@ def _part(name: str) -> Callable[[ExprCompiler, list[Compiled], int], Compiled]:
 
     def build(c: ExprCompiler, a: list[Compiled], pos: int) -> Compiled:
         sql, _ = c.moment(a[0], name, allowed)
-        return number(f"extract({field} FROM {sql})::int", pos)
+        # extract() is an exact numeric already; an integer cast would fail (a 500, not a 400)
+        # on the infinite times mindatetime() and maxdatetime() give.
+        return number(f"extract({field} FROM {sql})", pos)
 
     return build
 
 
 def _second(c: ExprCompiler, a: list[Compiled], pos: int) -> Compiled:
     sql, _ = c.moment(a[0], "second", (PType.TIME,))
-    return number(f"floor(extract(SECOND FROM {sql}))::int", pos)
+    return number(f"floor(extract(SECOND FROM {sql}))", pos)
 
 
 def _fractional(c: ExprCompiler, a: list[Compiled], pos: int) -> Compiled:

@@ -57,6 +57,7 @@ class Context:
         url: this request's URL without its query string.
         query: this request's query parameters, in order (to rebuild nextLinks).
         limits: the limits.
+        budget: entities in the response so far (``$expand`` stops at the limit).
     """
 
     conn: psycopg.AsyncConnection[Any]

@@ -17,11 +17,13 @@ import psycopg
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
+from api.auth import Principal
 from api.deps import Caller, Conn, State
 from api.problems import ApiProblem, not_found
 from api.sta import engine
 from api.sta.errors import StaNotFound, StaQueryError
 from api.sta.options import parse_options
+from api.state import ApiState
 from store import catalog, sta
 from store.audit import AuditEvent
 
@@ -47,7 +49,11 @@ def _bad_request(err: StaQueryError) -> ApiProblem:
 
 
 async def _audit_hidden(
-    conn: psycopg.AsyncConnection[Any], state: Any, caller: Any, request: Request, device: str
+    conn: psycopg.AsyncConnection[Any],
+    state: ApiState,
+    caller: Principal,
+    request: Request,
+    device: str,
 ) -> None:
     """Record an attempt on a device that exists but is hidden from the caller."""
     row, exists = await catalog.device(conn, caller.visibility, device)
@@ -88,6 +94,13 @@ async def _serve(path: str, request: Request, caller: Caller, conn: Conn, state:
             await _audit_hidden(conn, state, caller, request, err.device)
         raise not_found(err.what, err.ident) from None
     except psycopg.errors.QueryCanceled:
+        # Worth an operator's look: a query shape that may need an index or a tighter limit.
+        log.warning(
+            "sta: a statement ran over %d ms: %s?%s",
+            limits.timeout_ms,
+            request.url.path,
+            request.url.query[:500],
+        )
         raise ApiProblem(
             422,
             "limit",
