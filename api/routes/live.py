@@ -31,6 +31,21 @@ from store.live import LiveRow, area_subtree
 router = APIRouter(prefix=PREFIX, tags=["live"], responses=ERRORS)
 
 RETRY_MS: Final = 3000
+# One Server-Sent Event (OpenAPI 3.2 ``itemSchema``; tools reading 3.1 documents honour it too).
+_EVENT: Final = {
+    "type": "object",
+    "properties": {
+        "event": {"type": "string", "enum": ["reading", "alert", "error"]},
+        "id": {"type": "string", "description": "<newest reading ms>-<newest alert event id>"},
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "description": "reading: device_id, metric, ts, value, unit, quality; alert:"
+            " alert_id, event, state, severity, device_id, metric, area_id, title, at",
+        },
+        "retry": {"type": "integer"},
+    },
+}
 MAX_RESUME: Final = timedelta(days=1)
 
 
@@ -40,7 +55,7 @@ MAX_RESUME: Final = timedelta(days=1)
     response_class=StreamingResponse,
     responses={
         **NOT_FOUND,
-        200: {"content": {SSE: {"schema": {"type": "string"}}}, "description": "event stream"},
+        200: {"content": {SSE: {"itemSchema": _EVENT}}, "description": "event stream"},
     },
 )
 async def live(  # noqa: PLR0917 (one parameter per filter)
