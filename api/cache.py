@@ -17,22 +17,24 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Hashable
 
+V = TypeVar("V")
 
-class TtlCache:
-    """Bytes by key for ``ttl`` seconds; ``ttl`` 0 disables it. Used from the event loop only."""
+
+class TtlCache(Generic[V]):
+    """Values by key for ``ttl`` seconds; ``ttl`` 0 disables it. Used from the event loop only."""
 
     def __init__(self, ttl: float, max_entries: int = 1024) -> None:
         self.ttl = ttl
         self._max = max_entries
-        self._entries: OrderedDict[Hashable, tuple[float, bytes]] = OrderedDict()
-        self._inflight: dict[Hashable, asyncio.Future[bytes | None]] = {}
+        self._entries: OrderedDict[Hashable, tuple[float, V]] = OrderedDict()
+        self._inflight: dict[Hashable, asyncio.Future[V | None]] = {}
 
-    async def get_or_compute(self, key: Hashable, compute: Callable[[], Awaitable[bytes]]) -> bytes:
+    async def get_or_compute(self, key: Hashable, compute: Callable[[], Awaitable[V]]) -> V:
         """The cached value if fresh, else ``compute()``'s (computed once for concurrent callers).
 
         Raises:
@@ -49,7 +51,7 @@ class TtlCache:
                 return hit[1]  # stale while another request refreshes it
             value = await asyncio.shield(pending)
             return value if value is not None else await compute()
-        future: asyncio.Future[bytes | None] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[V | None] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         value = None
         try:

@@ -39,6 +39,8 @@ class ApiConfig:
         key_cache_s: how long a looked-up key is trusted; a revocation takes effect within it.
         response_cache_s: how long /latest and /aggregates answers are reused for identical
             requests of callers who see the same devices (0 = off).
+        aqi_cache_s: how long a station's computed AQI of the current hour is reused (late data
+            for the hour shows up within it; the next hour is computed as soon as it starts).
         page_max: largest page of raw readings or devices.
         aggregate_max_points: buckets × series one aggregate request may return.
         raw_max_days: longest range of one raw readings query.
@@ -69,6 +71,7 @@ class ApiConfig:
     anon_burst: int = 30
     key_cache_s: float = 5.0
     response_cache_s: float = 1.0
+    aqi_cache_s: float = 60.0
     page_max: int = 5000
     aggregate_max_points: int = 100_000
     raw_max_days: int = 31

@@ -17,6 +17,7 @@ from api.ratelimit import RateLimiter
 from store import keys
 
 if TYPE_CHECKING:
+    from analytics.aqi import AqiResult
     from api.config import ApiConfig
     from store.keys import ApiKey
 
@@ -36,7 +37,8 @@ class ApiState:
         self.auth = Authenticator(config, self.keys, self.limiter, self.audit)
         self.live = LiveHub(self.db.pool, config, self.metrics)
         self.exports = asyncio.Semaphore(config.export_concurrency)
-        self.responses = TtlCache(config.response_cache_s)
+        self.responses: TtlCache[bytes] = TtlCache(config.response_cache_s)
+        self.aqi_now: TtlCache[dict[str, AqiResult | None]] = TtlCache(config.aqi_cache_s)
         self._tasks: list[asyncio.Task[None]] = []
 
     async def _fetch_key(self, key_id: str) -> ApiKey | None:

@@ -113,6 +113,7 @@ def config(url: str, **overrides: Any) -> ApiConfig:
         "live_heartbeat_s": 1.0,
         "key_cache_s": 0.5,
         "response_cache_s": 0.0,  # tests change data between requests; one test turns it on
+        "aqi_cache_s": 0.0,
     }
     values.update(overrides)
     return ApiConfig(**values)

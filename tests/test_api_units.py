@@ -23,7 +23,7 @@ def test_cache_computes_once_for_concurrent_callers_and_serves_stale_while_refre
         return str(len(calls)).encode()
 
     async def scenario() -> None:
-        cache = TtlCache(ttl=0.1)
+        cache: TtlCache[bytes] = TtlCache(ttl=0.1)
         first = await asyncio.gather(*(cache.get_or_compute("k", compute) for _ in range(20)))
         assert first == [b"1"] * 20
         assert len(calls) == 1
@@ -45,7 +45,7 @@ def test_cache_does_not_keep_failures() -> None:
         raise ApiProblem(404, "not-found", "Not found", "nope")
 
     async def scenario() -> None:
-        cache = TtlCache(ttl=10)
+        cache: TtlCache[bytes] = TtlCache(ttl=10)
         results = await asyncio.gather(
             *(cache.get_or_compute("k", failing) for _ in range(3)), return_exceptions=True
         )

@@ -39,7 +39,15 @@ def _station(d: catalog.DeviceRow, hour_start: datetime, result: vn.AqiResult | 
 
 async def _stations(state: State, rows: list[catalog.DeviceRow]) -> list[StationAqi]:
     hour = aqi.current_hour()
-    results = await state.db.run_sync(aqi.compute, [d.id for d in rows], hour)
+    ids = tuple(d.id for d in rows)
+
+    async def compute() -> dict[str, vn.AqiResult | None]:
+        return await state.db.run_sync(aqi.compute, ids, hour)
+
+    # The portal asks for every station's AQI on each page view; the hour's value changes
+    # only with late data, so it is computed once per aqi_cache_s (the station list itself is
+    # read per request, with the caller's visibility).
+    results = await state.aqi_now.get_or_compute(("aqi", ids, hour), compute)
     return [_station(d, hour, results.get(d.id)) for d in rows]
 
 
