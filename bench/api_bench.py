@@ -91,12 +91,13 @@ def wrk(url: str, seconds: int, headers: dict[str, str], *, paced: bool) -> WrkR
     out = subprocess.run([*argv, url], capture_output=True, text=True, check=True).stdout
     if script is not None:
         Path(script.name).unlink()
-    if "99%" not in out or re.search(r"99%\s+\d", out) is None:
+    # Anchored at line starts: the thread-stats table also prints percentages ("97.99%").
+    if re.search(r"^\s+99%\s+\d", out, re.MULTILINE) is None:
         print(out, flush=True)  # something went wrong: show wrk's own words
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p50_match = re.search(r"50%\s+(\S+)", out)
+    p50_match = re.search(r"^\s+50%\s+(\S+)", out, re.MULTILINE)
     p50 = _ms(p50_match.group(1)) if p50_match else float("nan")
-    p99_match = re.search(r"99%\s+(\S+)", out)
+    p99_match = re.search(r"^\s+99%\s+(\S+)", out, re.MULTILINE)
     p99 = _ms(p99_match.group(1)) if p99_match else float("nan")
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     errs = re.search(r"Socket errors:.*", out)
