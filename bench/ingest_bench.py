@@ -237,7 +237,7 @@ def drain_peer(stack: LocalStack, n: int, readings_per_msg: int, cid: str) -> Re
         stored = conn.execute("SELECT count(*) FROM readings").fetchone()
     seconds = time.perf_counter() - t0
     return Result(
-        "peer: mosquitto_sub | psql COPY (no guarantees)",
+        "peer: mosquitto_sub → psql COPY (no guarantees)",
         n,
         int(stored[0]) if stored else 0,
         seconds,
@@ -527,6 +527,10 @@ generator share the 2 cores. Drain times include worker start-up (~0.5 s).
 
 Publish → stored latency (database `received_at` − device timestamp set at send): p50
 {p50:.1f} ms, p99 {p99:.1f} ms over {len(lat):,} readings.
+
+Load average when the run ended: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores. The bare
+subscriber's rate is the yardstick of how busy the machine was (ENVIRONMENT.md measured ~64k
+msg/s on a quiet machine); compare ratios and CPU per message, not absolute rates, across runs.
 
 | target | measured | |
 |---|---|---|
