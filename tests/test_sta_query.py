@@ -624,3 +624,12 @@ def test_edge_values_are_answered_200_or_400(sta: Service, flt: str, path: str) 
     assert resp.status_code in (200, 400), resp.text
     if flt.startswith("year(mindatetime())"):
         assert resp.status_code == 200  # an infinite time has an infinite year, not an error
+
+
+def test_nul_characters_are_refused_where_they_are(sta: Service) -> None:
+    body = problem(sta.get("/Things", q={"$orderby": "name\x00"}), 400)
+    assert body["errors"][0]["field"] == "$orderby"
+    body = problem(sta.get("/Things", q={"$filter": "name eq 'a\x00'"}), 400)
+    assert body["errors"][0]["field"] == "$filter"
+    body = problem(sta.client.get(f"{STA}/Things('a%00')"), 400)
+    assert body["errors"][0]["field"] == "path"

@@ -36,6 +36,16 @@ QUERY_TIMEOUT_MS: Final = 15_000
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
 
+def _refuse_nul(path: str, query: list[tuple[str, str]]) -> None:
+    """PostgreSQL text cannot hold NUL: refuse it here, naming where it is, rather than let
+    the database's error be attributed to the wrong option."""
+    if "\x00" in path:
+        raise StaQueryError("contains a NUL character", option="path", position=path.index("\x00"))
+    for name, value in query:
+        if "\x00" in name or "\x00" in value:
+            raise StaQueryError("contains a NUL character", option=name.replace("\x00", ""))
+
+
 def _bad_request(err: StaQueryError) -> ApiProblem:
     location = "path" if err.option == "path" else "query"
     entry = {"location": location, "field": err.option or "request", "detail": err.message}
@@ -84,6 +94,7 @@ async def _serve(path: str, request: Request, caller: Caller, conn: Conn, state:
         limits=limits,
     )
     try:
+        _refuse_nul(path, ctx.query)
         options = parse_options(ctx.query)
         async with sta.read_snapshot(conn, limits.timeout_ms):
             reply = await engine.answer(ctx, path, options)
