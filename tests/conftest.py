@@ -18,11 +18,16 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from dothi.stack import LocalStack, free_port
 from store import areas, migrate
 
 TEMPLATE_DB = "dothi_template"
+
+# The machines are shared and noisy: a property test must never fail on a slow example.
+hypothesis_settings.register_profile("dothi", deadline=None)
+hypothesis_settings.load_profile("dothi")
 
 
 @pytest.fixture(scope="session")
