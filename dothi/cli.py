@@ -105,7 +105,8 @@ def _print_endpoints(settings: Settings) -> None:
             print(f"  mTLS     : mqtts://127.0.0.1:{settings.mqtt_mtls_port} (client certificates)")
     api = f"http://{settings.api_host}:{settings.api_port}"
     print(f"  API      : {api}/api/v1   (OpenAPI docs: {api}/docs)")
-    print(f"  portal   : {api}/portal")
+    print(f"  STA      : {api}/sta/v1.1   (OGC SensorThings API)")
+    print(f"  portal   : {api}/portal   (operations console: {api}/ops)")
     print(f"  logs     : {(settings.home / 'log').resolve()}")
     print("  API key  : .venv/bin/dothi keys create --name me --scopes read:all,alerts:write")
 
