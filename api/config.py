@@ -1,7 +1,7 @@
 """The API's own knobs, read from :class:`core.settings.Settings` where the field exists.
 
-Until these fields are added to ``core/settings.py`` (prefix ``DOTHI_API_``), each falls back
-to the default below; tests and the benchmark pass overrides directly.
+Operators set the common ones through ``core/settings.py`` (``DOTHI_API_*``, README table); the
+rest keep the defaults below. Tests and the benchmark pass overrides directly.
 """
 
 from __future__ import annotations
@@ -100,8 +100,13 @@ class ApiConfig:
             if f.name in values:
                 continue
             current = getattr(settings, f"api_{f.name}", None)
-            if current is not None:
-                values[f.name] = tuple(current) if f.name == "cors_origins" else current
+            if current is None:
+                continue
+            if f.name == "cors_origins":
+                items = current.split(",") if isinstance(current, str) else current
+                values[f.name] = tuple(o.strip() for o in items if o.strip())
+            else:
+                values[f.name] = current
         values.update(overrides)
         return cls(**values)
 

@@ -148,6 +148,37 @@ class Settings(BaseSettings):
     # --- api ----------------------------------------------------------------------------------
     api_host: str = Field(default="127.0.0.1", description="Address the API listens on.")
     api_port: int = Field(default=8080, ge=1, le=65535, description="Port the API listens on.")
+    api_cors_origins: str = Field(
+        default="", description="Comma-separated origins allowed to call the API from a browser."
+    )
+    api_docs: bool = Field(default=True, description="Serve /docs and /openapi.json.")
+    api_workers: int = Field(default=1, ge=1, le=64, description="uvicorn worker processes.")
+    api_pool_max: int = Field(
+        default=10, ge=1, le=500, description="Database connections per API process."
+    )
+    api_pool_timeout_s: float = Field(
+        default=5.0, gt=0, description="Longest wait for a connection before a 503."
+    )
+    api_key_rate_per_s: float = Field(
+        default=20.0, gt=0, description="Requests per second per API key (token bucket refill)."
+    )
+    api_key_burst: int = Field(default=60, ge=1, description="Bucket size per API key.")
+    api_anon_rate_per_s: float = Field(
+        default=5.0, gt=0, description="Requests per second per address without a key."
+    )
+    api_anon_burst: int = Field(default=30, ge=1, description="Bucket size per address.")
+    api_key_cache_s: float = Field(
+        default=5.0, ge=0, description="Key cache lifetime, i.e. the delay of a revocation."
+    )
+    api_response_cache_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="Reuse of identical /latest and /aggregates answers (0 = off).",
+    )
+    api_export_max_rows: int = Field(
+        default=2_000_000, ge=1, description="Rows of one export at most."
+    )
+    api_export_max_days: int = Field(default=366, ge=1, description="Longest range of one export.")
 
     @field_validator("database_url")
     @classmethod
