@@ -145,6 +145,26 @@ class Settings(BaseSettings):
         "into DOTHI_HOME/secrets/grafana-db.pw.",
     )
 
+    # --- storage ---------------------------------------------------------------------------
+    retention_raw_days: int = Field(
+        default=90, ge=0, description="Days of raw readings kept (0 = forever)."
+    )
+    retention_minute_days: int = Field(
+        default=365, ge=0, description="Days of 1-minute rollups kept (0 = forever)."
+    )
+    retention_hour_days: int = Field(
+        default=5 * 365, ge=0, description="Days of hourly rollups kept (0 = forever)."
+    )
+    retention_day_days: int = Field(
+        default=0, ge=0, description="Days of daily rollups kept (0 = forever)."
+    )
+    retention_dead_letter_days: int = Field(
+        default=30, ge=0, description="Days of dead letters kept (0 = forever)."
+    )
+    rollup_interval_s: float = Field(
+        default=5.0, gt=0, description="Seconds between rollup refreshes once caught up."
+    )
+
     # --- api ----------------------------------------------------------------------------------
     api_host: str = Field(default="127.0.0.1", description="Address the API listens on.")
     api_port: int = Field(default=8080, ge=1, le=65535, description="Port the API listens on.")

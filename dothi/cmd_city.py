@@ -61,11 +61,30 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_maintenance(settings: Settings, args: argparse.Namespace) -> int:
     from store.maintenance import run_maintenance  # noqa: PLC0415
+    from store.retention import RetentionPolicy  # noqa: PLC0415
 
+    def days(value: int) -> int | None:
+        return value or None  # 0 = keep forever
+
+    policy = RetentionPolicy(
+        raw_days=days(settings.retention_raw_days),
+        minute_days=days(settings.retention_minute_days),
+        hour_days=days(settings.retention_hour_days),
+        day_days=days(settings.retention_day_days),
+        dead_letter_days=days(settings.retention_dead_letter_days),
+    )
+    if policy.raw_days is not None and settings.ingest_max_age_days > policy.raw_days:
+        log.warning(
+            "DOTHI_INGEST_MAX_AGE_DAYS (%d) exceeds DOTHI_RETENTION_RAW_DAYS (%d): readings that"
+            " late are stored but fall outside the rollups' horizon",
+            settings.ingest_max_age_days,
+            policy.raw_days,
+        )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    run_maintenance(settings.db_url(), stop, interval_s=args.interval)
+    interval = args.interval if args.interval is not None else settings.rollup_interval_s
+    run_maintenance(settings.db_url(), stop, interval_s=interval, policy=policy)
     return 0
 
 
@@ -73,7 +92,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "maintenance", help="keep the rollups fresh and apply retention (continuously)"
     )
-    p.add_argument("--interval", type=float, default=5.0, help="seconds between refreshes")
+    p.add_argument(
+        "--interval", type=float, help="seconds between refreshes (default DOTHI_ROLLUP_INTERVAL_S)"
+    )
     p.set_defaults(func=cmd_maintenance)
 
 
