@@ -126,6 +126,12 @@ def _paths(doc: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     return found
 
 
+def _fresh(data: st.DataObject) -> Any:
+    # A drawn value may share objects with earlier draws; inserting one into itself would make
+    # the document cyclic (RecursionError in _paths), so every inserted value is a copy.
+    return copy.deepcopy(data.draw(json_values))
+
+
 def _mutate(doc: Any, data: st.DataObject) -> Any:
     """Apply one structural change at a random place of ``doc``."""
     path = data.draw(st.sampled_from(_paths(doc)))
@@ -133,23 +139,24 @@ def _mutate(doc: Any, data: st.DataObject) -> Any:
     if not path:
         if action == "wrap":
             return [doc]
-        return data.draw(json_values) if action == "replace" else doc
+        return _fresh(data) if action == "replace" else doc
     parent = doc
     for step in path[:-1]:
         parent = parent[step]
     last = path[-1]
     if action == "replace":
-        parent[last] = data.draw(json_values)
+        parent[last] = _fresh(data)
     elif action == "delete":
         del parent[last]
     elif action == "wrap":
-        parent[last] = data.draw(st.sampled_from([[parent[last]], {"value": parent[last]}]))
+        inner = copy.deepcopy(parent[last])
+        parent[last] = data.draw(st.sampled_from([[inner], {"value": inner}]))
     elif action == "dup" and isinstance(parent, list):
         parent.append(copy.deepcopy(parent[last]))
     elif isinstance(parent[last], dict):
-        parent[last][data.draw(st.sampled_from(KEYS))] = data.draw(json_values)
+        parent[last][data.draw(st.sampled_from(KEYS))] = _fresh(data)
     elif isinstance(parent[last], list):
-        parent[last].append(data.draw(json_values))
+        parent[last].append(_fresh(data))
     return doc
 
 
