@@ -193,3 +193,22 @@ def test_kill_9_of_dothi_ingest_mid_stream_loses_nothing(
         proc.wait(30)
     discard_session(stack, f"t-{uid}-0")
     assert unique_rows(fresh_db_url, dev) == total
+
+
+def test_ingest_with_a_wrong_password_stops_with_a_clear_error(
+    stack: LocalStack, fresh_db_url: str, uid: str
+) -> None:
+    env = ingest_env(stack, fresh_db_url, uid)
+    env["DOTHI_MQTT_URL"] = f"mqtt://dothi-ingest:wrong@127.0.0.1:{stack.mosquitto.port}"
+    proc = subprocess.run(
+        [sys.executable, "-m", "dothi", "ingest"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert "refused t-" in proc.stderr
+    assert "Not authorized" in proc.stderr or "Bad user name or password" in proc.stderr
+    assert "Traceback" not in proc.stderr
