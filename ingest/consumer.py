@@ -8,8 +8,9 @@ redeliver, and the database's unique key absorbs what was already stored.
 Guarantees and their limits (ENVIRONMENT.md, STYLE.md B1):
 - persistent session (``clean_start=False`` + session expiry) under a stable client id, so
   messages that arrive while the worker is down wait in the broker;
-- MQTT v5 Receive Maximum bounds the unacked messages the broker sends, which bounds memory
-  during a database outage; the broker queues the rest up to its own limits;
+- MQTT v5 Receive Maximum (for 3.1.1, the broker's max_inflight_messages) bounds the unacked
+  messages the broker sends, which bounds memory during a database outage; the broker queues the
+  rest up to its own limits;
 - packet ids belong to one connection: acks of messages received before a reconnect are dropped
   (the broker redelivers those; the database deduplicates them).
 """
