@@ -387,6 +387,11 @@ topic read $SYS/#
             self.tls_dir / "server.crt",
             self.tls_dir / "server.key",
         )
+        # The device-facing listeners force client id = username (for mTLS: the certificate's
+        # CN), so a device cannot claim another's client id and disconnect it (MQTT lets the
+        # newer connection win). The option is per listener and needs no per_listener_settings
+        # (Mosquitto 2.0.11, tested): the password file and ACL stay shared. The local plain
+        # listener keeps client ids as sent: ingest slots share one username.
         if self.tls_port:
             lines += [
                 f"listener {self.tls_port} 127.0.0.1",
@@ -394,6 +399,7 @@ topic read $SYS/#
                 f"certfile {crt}",
                 f"keyfile {key}",
                 "tls_version tlsv1.2",
+                "use_username_as_clientid true",
             ]
         if self.mtls_port:
             lines += [
@@ -405,6 +411,7 @@ topic read $SYS/#
                 "require_certificate true",
                 # The certificate's CN is the MQTT username: ACL patterns (%u) apply unchanged.
                 "use_identity_as_username true",
+                "use_username_as_clientid true",
             ]
         return "\n".join(lines) + "\n"
 
