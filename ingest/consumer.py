@@ -1,9 +1,10 @@
 """One ingest worker: an MQTT session in the shared group, and a writer that acks after commit.
 
-Threads: paho's network loop only appends arriving messages to an inbox; the worker thread decodes,
-validates, writes a batch in one transaction and then acknowledges the batch's messages in arrival
-order. Nothing is acknowledged before its commit, so a crash at any point makes the broker
-redeliver, and the database's unique key absorbs what was already stored.
+Threads: the MQTT session's thread (ingest/session.py) only appends arriving messages to an
+inbox; the worker thread decodes, validates, writes a batch in one transaction and then
+acknowledges the batch's messages in arrival order. Nothing is acknowledged before its
+commit, so a crash at any point makes the broker redeliver, and the database's unique key
+absorbs what was already stored.
 
 Guarantees and their limits (ENVIRONMENT.md, STYLE.md B1):
 - persistent session (``clean_start=False`` + session expiry) under a stable client id, so
@@ -18,40 +19,33 @@ Guarantees and their limits (ENVIRONMENT.md, STYLE.md B1):
 from __future__ import annotations
 
 import logging
-import ssl
 import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-import paho.mqtt.client as mqtt
 import psycopg
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
 from core.errors import PayloadError, TransientError
 from core.mqtturl import MqttTarget, parse_mqtt_url
 from ingest import formats
 from ingest import metrics as m
+from ingest.session import SubscriberSession
 from ingest.validate import TimeLimits, validate
 from store.writer import Batch, BatchWriter, DeadLetter, Row
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from paho.mqtt.reasoncodes import ReasonCode
-
     from core.settings import Settings
+    from ingest.session import Message
 
 log = logging.getLogger(__name__)
 
 SYS_DROPPED_TOPIC = "$SYS/broker/publish/messages/dropped"
 RETRY_MIN_S = 0.5
 RETRY_MAX_S = 30.0
-# Reason codes after which retrying the same credentials is pointless.
-FATAL_CONNECT_CODES = {"Not authorized", "Bad user name or password", "Banned"}
 
 
 @dataclass(slots=True)
@@ -127,72 +121,30 @@ class IngestWorker:
         self.flush_s = settings.ingest_flush_ms / 1000
         self._inbox: list[Inbound] = []
         self._cond = threading.Condition()
-        self._generation = 0
         self._connected = threading.Event()  # set at SUBACK, cleared at disconnect
-        self._subscribing: list[str] = []
         self._fatal: str | None = None
-        self._stopping = False
         self.session_present: bool | None = None
         self.stats = WorkerStats()
-        self._client = self._make_client()
-
-    # --- MQTT side (paho's thread) ------------------------------------------------------------
-    def _make_client(self) -> mqtt.Client:
-        if self.mqtt_v5:
-            client = mqtt.Client(
-                CallbackAPIVersion.VERSION2,
-                client_id=self.client_id,
-                protocol=MQTTProtocolVersion.MQTTv5,
-                manual_ack=True,
-            )
-        else:
-            # MQTT 3.1.1 costs paho about half the CPU per message (no properties to parse), but
-            # has no Receive Maximum: the broker's max_inflight_messages must bound what it sends
-            # (the embedded broker sets it to DOTHI_INGEST_RECEIVE_MAXIMUM).
-            client = mqtt.Client(
-                CallbackAPIVersion.VERSION2,
-                client_id=self.client_id,
-                protocol=MQTTProtocolVersion.MQTTv311,
-                clean_session=False,
-                manual_ack=True,
-            )
-        if self.target.username:
-            client.username_pw_set(self.target.username, self.target.password)
-        if self.target.tls:
-            client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_connect_fail = self._on_connect_fail
-        client.on_subscribe = self._on_subscribe
-        client.on_message = self._on_message
-        return client
-
-    def _on_connect(
-        self,
-        client: mqtt.Client,
-        _userdata: object,
-        flags: mqtt.ConnectFlags,
-        reason: ReasonCode,
-        _props: Properties | None,
-    ) -> None:
-        if reason.is_failure:
-            msg = f"broker {self.target.redacted()} refused {self.client_id}: {reason}"
-            if str(reason) in FATAL_CONNECT_CODES:
-                self._fatal = msg
-                with self._cond:
-                    self._cond.notify_all()
-            log.error("%s", msg)
-            return
-        with self._cond:
-            self._generation += 1
-        self.session_present = bool(flags.session_present)
-        group = self.settings.ingest_share_group
+        group = settings.ingest_share_group
         subs = [(f"$share/{group}/{flt}", 1) for flt in formats.SUBSCRIPTIONS]
-        if self.slot == 0:
+        if slot == 0:
             subs.append((SYS_DROPPED_TOPIC, 0))
-        self._subscribing = [t for t, _ in subs]
-        client.subscribe(subs)
+        self._session = SubscriberSession(
+            self.target,
+            self.client_id,
+            subs,
+            self,
+            mqtt5=self.mqtt_v5,
+            session_expiry_s=settings.ingest_session_expiry_s,
+            # 3.1.1 has no Receive Maximum: the broker's max_inflight_messages bounds what it
+            # sends (the embedded broker sets it to DOTHI_INGEST_RECEIVE_MAXIMUM).
+            receive_maximum=settings.ingest_receive_maximum,
+        )
+
+    # --- MQTT side (the session's thread) -------------------------------------------------------
+    def on_connected(self, generation: int, session_present: bool) -> None:
+        del generation  # each message carries its connection's generation
+        self.session_present = session_present
         m.CONNECTED.labels(str(self.slot)).set(1)
         log.info(
             "%s connected to %s (session present: %s)",
@@ -201,68 +153,65 @@ class IngestWorker:
             self.session_present,
         )
 
-    def _on_subscribe(
-        self,
-        _client: mqtt.Client,
-        _userdata: object,
-        _mid: int,
-        reasons: list[ReasonCode],
-        _props: Properties | None,
-    ) -> None:
-        refused = [
-            f"{t} ({r})" for t, r in zip(self._subscribing, reasons, strict=False) if r.is_failure
-        ]
+    def on_subscribed(self, refused: list[str]) -> None:
         if refused:
             log.error(
                 "%s: the broker refused subscriptions: %s", self.client_id, ", ".join(refused)
             )
-        log.info("%s subscribed to %s", self.client_id, ", ".join(self._subscribing))
+        log.info(
+            "%s subscribed to %s",
+            self.client_id,
+            ", ".join(t for t, _ in self._session.subscriptions),
+        )
         # Ready only once the broker has recorded the subscriptions (SUBACK): from now on
         # everything published to these topics reaches this worker's session.
         self._connected.set()
 
-    def _on_connect_fail(self, _client: mqtt.Client, _userdata: object) -> None:
+    def on_unreachable(self, reason: str) -> None:
         log.warning(
-            "%s cannot reach the broker at %s; retrying", self.client_id, self.target.redacted()
+            "%s cannot reach the broker at %s (%s); retrying",
+            self.client_id,
+            self.target.redacted(),
+            reason,
         )
 
-    def _on_disconnect(
-        self,
-        _client: mqtt.Client,
-        _userdata: object,
-        _flags: mqtt.DisconnectFlags,
-        reason: ReasonCode,
-        _props: Properties | None,
-    ) -> None:
+    def on_refused(self, reason: str, fatal: bool) -> None:
+        msg = f"broker {self.target.redacted()} refused {self.client_id}: {reason}"
+        log.error("%s", msg)
+        if fatal:
+            self._fatal = msg
+            with self._cond:
+                self._cond.notify_all()
+
+    def on_disconnected(self, reason: str) -> None:
         self._connected.clear()
         m.CONNECTED.labels(str(self.slot)).set(0)
-        if self._stopping:
-            log.info("%s disconnected", self.client_id)
-        else:
-            log.warning("%s lost the broker (%s); reconnecting", self.client_id, reason)
+        log.warning("%s lost the broker (%s); reconnecting", self.client_id, reason)
 
-    def _on_message(self, _client: mqtt.Client, _userdata: object, msg: mqtt.MQTTMessage) -> None:
-        try:
-            topic = msg.topic
-        except UnicodeDecodeError:
-            topic = msg._topic.decode("utf-8", "replace")  # noqa: SLF001 (raw topic bytes)
-        payload = msg.payload if isinstance(msg.payload, bytes) else bytes(msg.payload)
-        if topic == SYS_DROPPED_TOPIC:
-            self._note_broker_drops(payload)
-            return
-        item = Inbound(
-            msg.mid,
-            msg.qos,
-            self._generation,
-            topic,
-            payload,
-            datetime.now(UTC),
-            time.monotonic(),
-        )
-        m.MESSAGES_RECEIVED.inc()
+    def on_messages(self, generation: int, messages: list[Message]) -> None:
+        # One clock reading per read from the socket: these arrived together.
+        received_at = datetime.now(UTC)
+        arrived = time.monotonic()
+        items = []
+        for msg in messages:
+            if msg.topic == SYS_DROPPED_TOPIC:
+                self._note_broker_drops(msg.payload)
+                continue
+            items.append(
+                Inbound(
+                    msg.packet_id,
+                    msg.qos,
+                    generation,
+                    msg.topic,
+                    msg.payload,
+                    received_at,
+                    arrived,
+                )
+            )
+        m.MESSAGES_RECEIVED.inc(len(items))
         with self._cond:
-            self.stats.received += 1
-            self._inbox.append(item)
+            self.stats.received += len(items)
+            self._inbox.extend(items)
             if len(self._inbox) >= self.batch_size:
                 self._cond.notify()
 
@@ -283,20 +232,7 @@ class IngestWorker:
 
     # --- worker side ----------------------------------------------------------------------------
     def connect(self) -> None:
-        if self.mqtt_v5:
-            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-            props.SessionExpiryInterval = self.settings.ingest_session_expiry_s
-            props.ReceiveMaximum = self.settings.ingest_receive_maximum
-            self._client.connect_async(
-                self.target.host,
-                self.target.port,
-                keepalive=30,
-                clean_start=False,
-                properties=props,
-            )
-        else:
-            self._client.connect_async(self.target.host, self.target.port, keepalive=30)
-        self._client.loop_start()
+        self._session.start()
 
     def wait_connected(self, timeout: float) -> bool:
         """Wait until connected and subscribed (SUBACK received)."""
@@ -337,9 +273,7 @@ class IngestWorker:
                 if stop.is_set():
                     break
         finally:
-            self._stopping = True
-            self._client.disconnect()
-            self._client.loop_stop()
+            self._session.stop()
             self.writer.close()
             m.CONNECTED.labels(str(self.slot)).set(0)
 
@@ -456,13 +390,13 @@ class IngestWorker:
                         stop.wait(RETRY_MIN_S)
 
     def _ack(self, chunk: list[Inbound]) -> None:
-        generation = self._generation
-        acked = 0
+        # A packet id from an earlier connection may now name another message: the session
+        # drops acks that are not for its current connection.
+        by_generation: dict[int, list[int]] = {}
         for item in chunk:
-            # A packet id from an earlier connection may now name another message: never ack it.
-            if item.qos > 0 and item.generation == generation:
-                self._client.ack(item.mid, item.qos)
-                acked += 1
+            if item.qos > 0:
+                by_generation.setdefault(item.generation, []).append(item.mid)
+        acked = sum(self._session.ack(mids, gen) for gen, mids in by_generation.items())
         m.MESSAGES_ACKED.inc(acked)
         self.stats.acked += acked
 
