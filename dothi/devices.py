@@ -2,7 +2,8 @@
 
 Each device's MQTT username is its id; the broker's ACL patterns (see ``Mosquitto.acl_base``) let
 a device publish only under ``dothi/v1/devices/<its id>/up`` and ``tele/<its id>/…``, so device A
-can never publish as device B.
+can never publish as device B. On the TLS listeners its client id is its username too, so it
+cannot take over another device's connection either.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ def add(
     password = secrets.token_urlsafe(18)
     broker.passwd_file.parent.mkdir(parents=True, exist_ok=True)
     set_password(broker.passwd_file, device.id, password)
+    broker.set_revoked(device.id, revoked=False)  # re-adding a revoked device lifts its deny
     broker.write_acl()  # also hands the files back to the broker's user when run as root
     broker.reload()
     if cert_dir is None:
@@ -73,14 +75,27 @@ def add(
 
 
 def revoke(settings: Settings, device_id: str) -> bool:
-    """Remove a device's MQTT credential (its registry row and data stay).
+    """Cut a device off the embedded broker (its registry row and data stay).
 
-    Mosquitto re-reads its password file on reload but does not disconnect a client that is
-    already connected; the device is refused at its next connect.
+    Its password is removed and the ACL denies its username every topic; the broker reloads
+    both before this returns. A device connected with its password is disconnected by the
+    reload and refused when it reconnects; one connected with a client certificate (which no
+    password check covers) stays connected, but what it publishes is refused and nothing is
+    delivered to it. The deny lasts until ``add`` issues the device a new credential.
+
+    Returns:
+        False when the broker is external (revoke the credential there).
+
+    Raises:
+        registry.DeviceError: the id is not a device id.
     """
+    if device_id.startswith(RESERVED_PREFIX) or not registry.DEVICE_ID.match(device_id):
+        raise registry.DeviceError(f"{device_id!r} is not a device id")
     if not settings.embedded_broker:
         return False
     broker = _broker(settings)
     delete_password(broker.passwd_file, device_id)
+    broker.set_revoked(device_id, revoked=True)
+    broker.write_acl()
     broker.reload()
     return True

@@ -20,6 +20,9 @@ from dothi import devices
 from dothi.stack import LocalStack, Mosquitto, free_port
 from dothi.tls import LocalCA
 from store import devices as registry
+from tests.helpers import mqtt_client, wait_for
+
+NOT_AUTHORIZED = 135
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +73,43 @@ def connect(
         c.disconnect()
         c.loop_stop()
     return "ok" if result == ["Success"] else f"refused: {result[0]}"
+
+
+class CertClient:
+    """An MQTT 5 session on the mTLS listener that reports PUBACK reason codes."""
+
+    def __init__(self, broker: Mosquitto, cert: tuple[Path, Path]) -> None:
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
+        self.client.tls_set(
+            ca_certs=str(broker.tls_dir / "ca.crt"),
+            certfile=str(cert[0]),
+            keyfile=str(cert[1]),
+            cert_reqs=ssl.CERT_REQUIRED,
+        )
+        self.codes: dict[int, int] = {}
+        self.done = threading.Condition()
+        connected = threading.Event()
+        self.client.on_connect = lambda *_a: connected.set()
+        self.client.on_publish = lambda _c, _u, mid, reason, _p: self._record(mid, reason.value)
+        self.client.connect("127.0.0.1", broker.mtls_port, keepalive=30)
+        self.client.loop_start()
+        assert connected.wait(20), "no CONNACK"
+
+    def _record(self, mid: int, code: int) -> None:
+        with self.done:
+            self.codes[mid] = code
+            self.done.notify_all()
+
+    def publish(self, topic: str, payload: str) -> int:
+        """QoS 1; the PUBACK reason code (16 = accepted, nobody subscribed)."""
+        mid = self.client.publish(topic, payload, qos=1).mid
+        with self.done:
+            assert self.done.wait_for(lambda: mid in self.codes, 20), "no PUBACK"
+            return self.codes[mid]
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
 
 
 def handshake(port: int, ca: Path, cert: tuple[Path, Path] | None = None) -> str:
@@ -125,3 +165,49 @@ def test_mutual_tls_with_a_device_certificate(
     assert handshake(tls_broker.mtls_port, ca, stranger).startswith("refused")
     assert handshake(tls_broker.mtls_port, ca, (issued.cert, issued.key)) == "ok"
     del stack
+
+
+def test_revoked_certificate_device_is_denied_every_topic(
+    tls_broker: Mosquitto, fresh_db_url: str, uid: str, tmp_path: Path
+) -> None:
+    # No password check covers a client-certificate connection: revocation rests on the ACL's
+    # deny, which Mosquitto applies to connected clients at reload and checks before grants.
+    settings = load_settings(
+        home=tls_broker.root, mqtt_port=tls_broker.port, database_url=fresh_db_url
+    )
+    issued = devices.add(settings, registry.Device(f"rvc-{uid}"), cert_dir=tmp_path / "1")
+    assert issued.cert is not None
+    assert issued.key is not None
+    topic = f"dothi/v1/devices/{issued.device_id}/up"
+    watcher = mqtt_client(tls_broker.url("admin"))
+    seen: list[str] = []
+    watcher.on_message = lambda _c, _u, m: seen.append(m.payload.decode())
+    watcher.subscribe(topic, qos=1)
+    device = CertClient(tls_broker, (issued.cert, issued.key))
+    try:
+        wait_for(lambda: device.publish(topic, "before") == 0, what="the watcher's subscription")
+        assert devices.revoke(settings, issued.device_id)
+        assert device.publish(topic, "after") == NOT_AUTHORIZED
+    finally:
+        device.close()
+    # It can still complete the TLS handshake and connect (no CRL), but do nothing.
+    device = CertClient(tls_broker, (issued.cert, issued.key))
+    try:
+        assert device.publish(topic, "reconnected") == NOT_AUTHORIZED
+    finally:
+        device.close()
+    # Added again (a new certificate): the deny is lifted.
+    again = devices.add(settings, registry.Device(f"rvc-{uid}"), cert_dir=tmp_path / "2")
+    assert again.cert is not None
+    assert again.key is not None
+    device = CertClient(tls_broker, (again.cert, again.key))
+    try:
+        assert device.publish(topic, "added again") == 0
+    finally:
+        device.close()
+    try:
+        wait_for(lambda: "added again" in seen, what="the reading after re-adding")
+    finally:
+        watcher.disconnect()
+        watcher.loop_stop()
+    assert seen == ["before", "added again"]
