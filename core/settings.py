@@ -92,15 +92,16 @@ class Settings(BaseSettings):
         default=1000, ge=1, le=100_000, description="Readings per database batch at most."
     )
     ingest_flush_ms: int = Field(
-        default=100,
-        ge=1,
+        default=0,
+        ge=0,
         le=10_000,
-        description="Longest a message waits before its batch flushes.",
+        description="Longest a batch waits to fill up before it is written; 0 writes as soon "
+        "as the writer is free (batches then grow by themselves while a commit runs).",
     )
     ingest_mqtt_version: Literal["5", "3.1.1"] = Field(
         default="5",
-        description="MQTT version of ingest workers; 3.1.1 halves paho's CPU per message but "
-        "needs the broker's max_inflight_messages to bound unacked messages.",
+        description="MQTT version of ingest workers; 3.1.1 has no Receive Maximum and relies "
+        "on the broker's max_inflight_messages to bound unacked messages.",
     )
     ingest_receive_maximum: int = Field(
         default=1000,

@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 SYS_DROPPED_TOPIC = "$SYS/broker/publish/messages/dropped"
 RETRY_MIN_S = 0.5
 RETRY_MAX_S = 30.0
+IDLE_POLL_S = 0.25
 
 
 @dataclass(slots=True)
@@ -250,7 +251,7 @@ class IngestWorker:
             while True:
                 with self._cond:
                     if not self._inbox and not stop.is_set() and self._fatal is None:
-                        timeout = self.flush_s
+                        timeout = IDLE_POLL_S  # nothing pending: only a stop to notice
                         if pending:
                             timeout = max(0.0, pending[0].arrived + self.flush_s - time.monotonic())
                         self._cond.wait(timeout)
