@@ -439,13 +439,15 @@ class SubscriberSession:
                 need = stop - pos
                 break
             if first >> 4 == 3:  # PUBLISH
-                j = i + 2 + ((buf[i] << 8) | buf[i + 1])
+                qos = (first >> 1) & 3
+                j = i + 2 + ((buf[i] << 8) | buf[i + 1]) if length >= 2 else stop + 1
+                if j + (2 if qos else 0) > stop:
+                    raise ProtocolError("PUBLISH shorter than its headers")
                 raw_topic = buf[i + 2 : j]
                 try:
                     topic = raw_topic.decode()
                 except UnicodeDecodeError:
                     topic = raw_topic.decode("utf-8", "replace")
-                qos = (first >> 1) & 3
                 packet_id = 0
                 if qos:
                     if qos > 1:
