@@ -22,10 +22,7 @@ clean:
 
 # Benchmarks are programs, not tests: each prints its table and updates docs/benchmarks.md.
 bench: setup
-	.venv/bin/python bench/ingest_bench.py
-	.venv/bin/python bench/storage_bench.py
-	.venv/bin/python bench/api_bench.py
-	.venv/bin/python bench/sta_bench.py
+	.venv/bin/dothi bench all
 
 soak: setup
 	.venv/bin/python bench/soak.py --minutes $(MINUTES)

@@ -409,6 +409,7 @@ COMMAND_MODULES: tuple[str, ...] = (
 # arguments): name -> (module, help line).
 DELEGATED: dict[str, tuple[str, str]] = {
     "simulate": ("simulators.cli", "run the simulated Nam Định (see 'dothi simulate --help')"),
+    "bench": ("dothi.benchrun", "run a benchmark or all of them (see 'dothi bench --help')"),
 }
 
 

@@ -136,3 +136,30 @@ def test_json_log_lines(capsys: pytest.CaptureFixture[str]) -> None:
     assert record["level"] == "INFO"
     assert record["logger"] == "dothi.test"
     assert record["batch"] == 3
+
+
+def test_bench_lists_its_parts_and_refuses_an_unknown_one() -> None:
+    ok = subprocess.run(
+        [sys.executable, "-m", "dothi", "bench", "--help"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert ok.returncode == 0
+    for part in ("ingest", "storage", "api", "sta", "all"):
+        assert f"  {part} " in ok.stdout
+    bad = subprocess.run(
+        [sys.executable, "-m", "dothi", "bench", "nope"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert bad.returncode == 2
+    assert "unknown part 'nope'" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
+def test_bench_runs_a_part_with_its_own_options() -> None:
+    # --help reaches the benchmark's own parser: the part is found and run from bench/.
+    proc = subprocess.run(
+        [sys.executable, "-m", "dothi", "bench", "ingest", "--help"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "--live-max" in proc.stdout
