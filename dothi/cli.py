@@ -242,13 +242,20 @@ def cmd_devices(settings: Settings, args: argparse.Namespace) -> int:
             print(f"  MQTT username: {issued.username}")
             print(f"  MQTT password: {issued.password}   (shown once; store it on the device)")
             print(f"  publish to   : dothi/v1/devices/{issued.device_id}/up")
-            print(f"  broker       : mqtt://127.0.0.1:{settings.mqtt_port}")
+            print(
+                f"  broker       : mqtts://<this host>:{settings.mqtt_tls_port} (TLS, CA "
+                f"{settings.home.resolve() / 'mosquitto' / 'tls' / 'ca.crt'}; the client id is the "
+                f"username there); local tests: mqtt://127.0.0.1:{settings.mqtt_port}"
+            )
         elif not settings.embedded_broker:
             print("  external broker: provision its MQTT credential there (DOTHI_MQTT_URL is set)")
         return 0
     if args.action == "revoke":
         if devices.revoke(settings, args.id):
-            print(f"MQTT credential of {args.id} removed (a connected session ends at reconnect)")
+            print(
+                f"MQTT credential of {args.id} removed; the broker reloaded, cut off its"
+                " connection and refuses its publishes"
+            )
             return 0
         print("external broker: revoke the credential there", file=sys.stderr)
         return 1
