@@ -66,7 +66,7 @@ class ServiceOptions:
 
     rules: Path = DEFAULT_RULES
     notifications: Path | None = DEFAULT_NOTIFICATIONS
-    interval_s: float = 5.0
+    interval_s: float = 1.0  # bounds publish → alert latency (docs/benchmarks.md)
     aqi_every_s: float = 60.0
     energy_every_s: float = 600.0
     standby_poll_s: float = 2.0
