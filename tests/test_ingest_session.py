@@ -8,15 +8,19 @@ only ever raises ProtocolError on bytes the broker should never send.
 
 from __future__ import annotations
 
+import shutil
 import struct
+import tempfile
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.mqtturl import parse_mqtt_url
+from core.mqtturl import MqttTarget, parse_mqtt_url
+from dothi.stack import Mosquitto, free_port
 from ingest.session import Message, ProtocolError, SubscriberSession
 from tests.helpers import discard_session, publisher, wait_for
 
@@ -254,3 +258,57 @@ def test_garbage_raises_only_protocol_error(data: bytes, v5: bool) -> None:
         pass
     except Exception as exc:
         assert type(exc).__name__ == "_DisconnectedError", repr(exc)  # noqa: PT017
+
+
+@pytest.fixture
+def tls_broker() -> Iterator[Mosquitto]:
+    """A broker with the TLS listener, in a folder the mosquitto user can reach."""
+    home = Path(tempfile.mkdtemp(prefix="dothi-sess-tls-", dir="/tmp"))
+    home.chmod(0o755)
+    broker = Mosquitto(home, free_port(), tls_port=free_port())
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def tls_target(broker: Mosquitto) -> MqttTarget:
+    password = broker.role_password("ingest")
+    return parse_mqtt_url(f"mqtts://dothi-ingest:{password}@localhost:{broker.tls_port}")
+
+
+def test_tls_with_the_platform_trust_store(
+    tls_broker: Mosquitto, monkeypatch: pytest.MonkeyPatch, uid: str
+) -> None:
+    # Trusted through SSL_CERT_FILE, how an operator points dothi's services at a private CA.
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls_broker.tls_dir / "ca.crt"))
+    topic = f"dothi/v1/devices/tls{uid}/up"
+    rec = Recorder()
+    session = SubscriberSession(
+        tls_target(tls_broker), f"tls-{uid}", [(f"$share/g/{topic}", 1)], rec, session_expiry_s=60
+    )
+    session.start()
+    try:
+        assert rec.subscribed.wait(20), (rec.unreachable, rec.refusals)
+        with publisher(tls_broker.url("admin")) as publish:
+            publish(topic, "over-tls")
+        wait_for(lambda: rec.payloads() == [b"over-tls"], what="delivery over TLS")
+        generation = rec.connects[-1][0]
+        assert session.ack([m.packet_id for _, m in rec.messages], generation) == 1
+    finally:
+        session.stop()
+
+
+def test_tls_to_an_untrusted_broker_is_reported_not_connected(
+    tls_broker: Mosquitto, monkeypatch: pytest.MonkeyPatch, uid: str
+) -> None:
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)  # system CAs only
+    rec = Recorder()
+    session = SubscriberSession(tls_target(tls_broker), f"tls-{uid}", [("dothi/#", 1)], rec)
+    session.start()
+    wait_for(lambda: bool(rec.unreachable), what="certificate failure report")
+    session.stop()
+    assert rec.connects == []
+    assert "CERTIFICATE_VERIFY_FAILED" in rec.unreachable[0]
