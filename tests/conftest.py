@@ -20,7 +20,7 @@ import psycopg
 import pytest
 from hypothesis import settings as hypothesis_settings
 
-from dothi.stack import LocalStack, free_port
+from dothi.stack import LocalStack, Mosquitto, free_port
 from store import areas, migrate
 
 TEMPLATE_DB = "dothi_template"
@@ -103,3 +103,18 @@ def empty_db_url(stack: LocalStack, request: pytest.FixtureRequest) -> str:
 def uid() -> str:
     """A short unique token for per-test device ids and topics."""
     return uuid.uuid4().hex[:8]
+
+
+@pytest.fixture(scope="module")
+def tls_broker() -> Iterator[Mosquitto]:
+    """A broker of its own (per test module) with the TLS and mTLS listeners of a local CA, in
+    a folder the mosquitto user can reach."""
+    home = Path(tempfile.mkdtemp(prefix="dothi-tls-", dir="/tmp"))
+    home.chmod(0o755)
+    broker = Mosquitto(home, free_port(), tls_port=free_port(), mtls_port=free_port())
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+        shutil.rmtree(home, ignore_errors=True)

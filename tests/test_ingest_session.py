@@ -8,11 +8,8 @@ only ever raises ProtocolError on bytes the broker should never send.
 
 from __future__ import annotations
 
-import shutil
 import struct
-import tempfile
 import threading
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -20,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core.mqtturl import MqttTarget, parse_mqtt_url
-from dothi.stack import Mosquitto, free_port
+from dothi.stack import Mosquitto
 from ingest.session import Message, ProtocolError, SubscriberSession
 from tests.helpers import discard_session, publisher, wait_for
 
@@ -258,20 +255,6 @@ def test_garbage_raises_only_protocol_error(data: bytes, v5: bool) -> None:
         pass
     except Exception as exc:
         assert type(exc).__name__ == "_DisconnectedError", repr(exc)  # noqa: PT017
-
-
-@pytest.fixture
-def tls_broker() -> Iterator[Mosquitto]:
-    """A broker with the TLS listener, in a folder the mosquitto user can reach."""
-    home = Path(tempfile.mkdtemp(prefix="dothi-sess-tls-", dir="/tmp"))
-    home.chmod(0o755)
-    broker = Mosquitto(home, free_port(), tls_port=free_port())
-    broker.start()
-    try:
-        yield broker
-    finally:
-        broker.stop()
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def tls_target(broker: Mosquitto) -> MqttTarget:

@@ -6,11 +6,8 @@ listener keeps client ids as sent: the platform's services share usernames acros
 from __future__ import annotations
 
 import json
-import shutil
 import ssl
-import tempfile
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +19,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from core.settings import Settings, load_settings
 from dothi import devices
-from dothi.stack import LocalStack, Mosquitto, free_port
+from dothi.stack import LocalStack, Mosquitto
 from store import devices as registry
 from tests.helpers import count, ingest_settings, mqtt_client, running_worker, wait_for
 
@@ -30,16 +27,8 @@ NOT_AUTHORIZED = 135
 
 
 @pytest.fixture(scope="module")
-def broker() -> Iterator[Mosquitto]:
-    home = Path(tempfile.mkdtemp(prefix="dothi-takeover-", dir="/tmp"))
-    home.chmod(0o755)
-    mosq = Mosquitto(home, free_port(), tls_port=free_port(), mtls_port=free_port())
-    mosq.start()
-    try:
-        yield mosq
-    finally:
-        mosq.stop()
-        shutil.rmtree(home, ignore_errors=True)
+def broker(tls_broker: Mosquitto) -> Mosquitto:
+    return tls_broker
 
 
 @dataclass

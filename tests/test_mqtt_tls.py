@@ -3,39 +3,22 @@ with client certificates whose CN is the device id (T13 of STYLE.md)."""
 
 from __future__ import annotations
 
-import shutil
 import socket
 import ssl
-import tempfile
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
-import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from core.settings import load_settings
 from dothi import devices
-from dothi.stack import LocalStack, Mosquitto, free_port
+from dothi.stack import LocalStack, Mosquitto
 from dothi.tls import LocalCA
 from store import devices as registry
 from tests.helpers import mqtt_client, wait_for
 
 NOT_AUTHORIZED = 135
-
-
-@pytest.fixture(scope="module")
-def tls_broker() -> Iterator[Mosquitto]:
-    home = Path(tempfile.mkdtemp(prefix="dothi-tls-", dir="/tmp"))
-    home.chmod(0o755)
-    broker = Mosquitto(home, free_port(), tls_port=free_port(), mtls_port=free_port())
-    broker.start()
-    try:
-        yield broker
-    finally:
-        broker.stop()
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def connect(
