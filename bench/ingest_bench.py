@@ -539,13 +539,7 @@ def live_round(
         rss = proc_rss_mb(procs[0].pid)
     finally:
         stop_workers(procs)
-    with psycopg.connect(url) as conn:
-        lat = [
-            float(r[0])
-            for r in conn.execute(
-                "SELECT extract(epoch FROM received_at - ts) * 1000 FROM readings"
-            ).fetchall()
-        ]
+    lat = column_ms(url, "received_at - ts", "readings")
     total, unique = stored(url)
     note = "reconciled" if total == unique == n else f"MISMATCH {total}/{unique} of {n}"
     name = f"live at {rate:,.0f} msg/s" if rate else "live, generator flat out"
@@ -564,6 +558,13 @@ op = ">"
 value = 400.0
 severity = "warning"
 """
+
+
+def column_ms(url: str, expr: str, table: str) -> list[float]:
+    """``expr`` (an interval) of every row of ``table``, in milliseconds."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(f"SELECT extract(epoch FROM {expr}) * 1000 FROM {table}").fetchall()
+    return [float(r[0]) for r in rows]
 
 
 def alert_round(
@@ -620,13 +621,7 @@ def alert_round(
                 break
             time.sleep(0.5)
         share = (proc_cpu_seconds(analytics.pid) - cpu0) / (time.perf_counter() - t0)
-        with psycopg.connect(url) as conn:
-            lat = [
-                float(r[0])
-                for r in conn.execute(
-                    "SELECT extract(epoch FROM created_at - started_at) * 1000 FROM alerts"
-                ).fetchall()
-            ]
+        lat = column_ms(url, "created_at - started_at", "alerts")
     finally:
         stop_workers(procs)
         analytics.send_signal(signal.SIGTERM)
