@@ -5,6 +5,10 @@ tier that is exact for the interval and the range's alignment, and from raw read
 bucket a dirty mark says is not rolled up yet, all in one statement (one snapshot). The result
 therefore always equals a fresh ``GROUP BY time_bucket(…)`` over ``readings`` (sums up to float
 rounding). Each row says where it came from in ``source``.
+
+Per-device answers from a tier leave the server as one row per series (arrays of buckets,
+counts and values) and become :class:`AggRow` objects here: a 30-day hourly series of 10
+sensors is 7,200 buckets, and as rows they cost more to sort, send and decode than to read.
 """
 
 from __future__ import annotations
@@ -114,22 +118,36 @@ _RAW_AGGS: Final = """
     count(*)::bigint AS count, sum(value) AS sum, min(value) AS min, max(value) AS max,
     first(value, ts) AS first, min(ts) AS first_ts, last(value, ts) AS last, max(ts) AS last_ts"""
 
+_DEVICES: Final = "%(devices)s::text[]"
+_METRICS: Final = "%(metrics)s::text[]"
 
-def _filters(alias: str, time_col: str, *, devices: bool, metrics: bool) -> str:
+
+def _filters(
+    alias: str, time_col: str, *, device: str | None = None, metric: str | None = None
+) -> str:
+    """The range condition, plus ``device_id``/``metric`` conditions given as SQL right-hand
+    sides (``= ANY(%(devices)s::text[])``, ``= d.id``)."""
     conds = [f"{alias}.{time_col} >= %(start)s", f"{alias}.{time_col} < %(end)s"]
-    if devices:
-        conds.append(f"{alias}.device_id = ANY(%(devices)s::text[])")
-    if metrics:
-        conds.append(f"{alias}.metric = ANY(%(metrics)s::text[])")
+    if device is not None:
+        conds.append(f"{alias}.device_id {device}")
+    if metric is not None:
+        conds.append(f"{alias}.metric {metric}")
     return " AND ".join(conds)
+
+
+def _any(array: str, *, wanted: bool) -> str | None:
+    return f"= ANY({array})" if wanted else None
 
 
 def _raw_sql(interval: timedelta, *, local: bool, devices: bool, metrics: bool) -> str:
     bucket = bucket_sql(interval, "r.ts", local=local)
+    where = _filters(
+        "r", "ts", device=_any(_DEVICES, wanted=devices), metric=_any(_METRICS, wanted=metrics)
+    )
     return f"""
 SELECT r.device_id, r.metric, {bucket} AS bucket, {_RAW_AGGS}, '{RAW}' AS source
 FROM readings AS r
-WHERE {_filters("r", "ts", devices=devices, metrics=metrics)}
+WHERE {where}
 GROUP BY 1, 2, 3
 """
 
@@ -139,8 +157,8 @@ def _stale_cte(interval: timedelta, *, local: bool, devices: bool, metrics: bool
     conds = [
         "d.hi + interval '1 minute' > %(start)s",
         "d.lo < %(end)s",
-        *(["d.device_id = ANY(%(devices)s::text[])"] if devices else []),
-        *(["d.metric = ANY(%(metrics)s::text[])"] if metrics else []),
+        *([f"d.device_id = ANY({_DEVICES})"] if devices else []),
+        *([f"d.metric = ANY({_METRICS})"] if metrics else []),
     ]
     return f"""
 WITH stale AS MATERIALIZED (
@@ -158,18 +176,19 @@ def _tier_rows(
     interval: timedelta,
     *,
     local: bool,
-    devices: bool,
-    metrics: bool,
+    device: str | None,
+    metric: str | None,
     exclude_stale: bool,
 ) -> str:
+    """Tier rows combined into output buckets; ``device``/``metric`` as for :func:`_filters`."""
     out_bucket = bucket_sql(interval, "x.bucket", local=local)
-    where = _filters("x", "bucket", devices=devices, metrics=metrics)
+    where = _filters("x", "bucket", device=device, metric=metric)
     if exclude_stale:
         where += f"""
       AND NOT EXISTS (SELECT 1 FROM stale AS s WHERE s.device_id = x.device_id
                       AND s.metric = x.metric AND s.bucket = {out_bucket})"""
     if interval == tier.width:
-        # Output buckets are the tier's buckets: rows go out as stored, in index order.
+        # Output buckets are the tier's buckets: rows go out as stored.
         return f"""
 SELECT x.device_id, x.metric, x.bucket, x.count::bigint AS count, x.sum, x.min, x.max, x.first,
        x.first_ts, x.last, x.last_ts, '{tier.name}' AS source
@@ -203,20 +222,102 @@ GROUP BY metric, bucket
 """
 
 
+def _values(wanted: Sequence[str]) -> str:
+    return "".join(f", {w} AS v{i}" for i, w in enumerate(wanted))
+
+
+def _arrays(wanted: Sequence[str]) -> str:
+    return "array_agg(bucket) AS buckets, array_agg(count) AS counts" + "".join(
+        f", array_agg(v{i}) AS v{i}" for i in range(len(wanted))
+    )
+
+
+def _series_sql(
+    tier: Tier,
+    interval: timedelta,
+    wanted: Sequence[str],
+    *,
+    local: bool,
+    devices: bool,
+    metrics: bool,
+) -> str:
+    """Per-device answer from a tier, one row per series: device_id, metric, source, then
+    arrays of buckets, counts and each wanted value, in bucket order.
+
+    Why series and not one row per bucket: a 30-day hourly series of 10 sensors is 7,200 rows,
+    and sending, decoding and sorting them as rows cost several times the index scans. Arrays
+    carry each device id and metric once, and with a device list every series is read by its
+    own ordered scan (a LATERAL per device, or per device and metric), so the server sorts
+    nothing but a handful of series rows. Array elements follow the order of the (sorted)
+    rows fed to ``array_agg``.
+    """
+    values = _values(wanted)
+    arrays = _arrays(wanted)
+    if not devices:
+        rows = _tier_rows(
+            tier,
+            interval,
+            local=local,
+            device=None,
+            metric=_any(_METRICS, wanted=metrics),
+            exclude_stale=False,
+        )
+        return f"""
+SELECT device_id, metric, '{tier.name}' AS source, {arrays}
+FROM (SELECT device_id, metric, bucket, count{values} FROM ({rows}) AS q
+      {_ORDER}) AS q
+GROUP BY device_id, metric
+ORDER BY device_id, metric"""
+    if metrics:
+        rows = _tier_rows(
+            tier, interval, local=local, device="= d.id", metric="= m.id", exclude_stale=False
+        )
+        return f"""
+SELECT d.id AS device_id, m.id AS metric, '{tier.name}' AS source, s.*
+FROM unnest({_DEVICES}) AS d(id)
+CROSS JOIN unnest({_METRICS}) AS m(id)
+CROSS JOIN LATERAL (
+    SELECT {arrays}
+    FROM (SELECT bucket, count{values} FROM ({rows}) AS q ORDER BY bucket) AS q
+) AS s
+WHERE s.buckets IS NOT NULL
+ORDER BY 1, 2"""
+    rows = _tier_rows(
+        tier, interval, local=local, device="= d.id", metric=None, exclude_stale=False
+    )
+    value_arrays = "".join(f", s.v{i}" for i in range(len(wanted)))
+    return f"""
+SELECT d.id AS device_id, s.metric, '{tier.name}' AS source, s.buckets, s.counts{value_arrays}
+FROM unnest({_DEVICES}) AS d(id)
+CROSS JOIN LATERAL (
+    SELECT metric, {arrays}
+    FROM (SELECT metric, bucket, count{values} FROM ({rows}) AS q ORDER BY metric, bucket) AS q
+    GROUP BY metric
+) AS s
+ORDER BY 1, 2"""
+
+
 def _query(
     tier: Tier | None,
     interval: timedelta,
-    wanted: str,
+    wanted: Sequence[str],
     *,
     local: bool,
     devices: bool,
     metrics: bool,
     combine: bool,
 ) -> str:
-    """The statement: columns device_id, metric, bucket, count, the wanted values, source."""
+    """The statement.
+
+    Combined, or from raw: one row per bucket, columns device_id, metric, bucket, count, the
+    wanted values, source. Per device from a tier: one row per series (see
+    :func:`_series_sql`), then one single-element series per stale bucket (source ``raw``,
+    count 0 when the bucket has no readings any more) for :func:`aggregate` to swap in.
+    """
+    columns = ", ".join(wanted) or "NULL"
 
     def project(inner: str) -> str:
-        return f"SELECT device_id, metric, bucket, count, {wanted}, source FROM ({inner}) AS q"
+        return f"SELECT device_id, metric, bucket, count, {columns}, source FROM ({inner}) AS q"
 
     flags = {"local": local, "devices": devices, "metrics": metrics}
     if tier is None:
@@ -225,19 +326,25 @@ def _query(
     stale = _stale_cte(interval, **flags)
     if combine:
         inner = (
-            _tier_rows(tier, interval, exclude_stale=True, **flags)
+            _tier_rows(
+                tier,
+                interval,
+                local=local,
+                device=_any(_DEVICES, wanted=devices),
+                metric=_any(_METRICS, wanted=metrics),
+                exclude_stale=True,
+            )
             + "\nUNION ALL\n"
             + _stale_rows(interval)
             + " WHERE a.count > 0"
         )
         return stale + "\n" + project(_combined_sql(inner)) + f" {_ORDER}"
-    # Per device: the tier's rows in index order (no sort: sorting thousands of rows cost more
-    # than the scan), then every stale bucket from raw; aggregate() swaps those in.
-    tier_part = project(_tier_rows(tier, interval, exclude_stale=False, **flags))
+    singles = "".join(f", ARRAY[{w}]" for w in wanted)
     return f"""{stale}
-SELECT * FROM ({tier_part} ORDER BY device_id, metric, bucket) AS from_tier
+SELECT * FROM ({_series_sql(tier, interval, wanted, **flags)}) AS from_tier
 UNION ALL
-{project(_stale_rows(interval))}"""
+SELECT device_id, metric, source, ARRAY[bucket], ARRAY[count]{singles}
+FROM ({_stale_rows(interval)}) AS q"""
 
 
 def aggregate(  # noqa: PLR0917 (positional order agreed with api and analytics)
@@ -284,10 +391,11 @@ def aggregate(  # noqa: PLR0917 (positional order agreed with api and analytics)
         raise ValueError(f"empty range: end {end} is not after start {start}")
     interval_sql(interval)  # validates the width
     tier = choose_tier(interval, start, end, local_days=local_days)
+    series = tier is not None and not combine_devices
     query = _query(
         tier,
         interval,
-        ", ".join(_OUTPUT[f] for f in funcs) or "NULL",  # only what was asked leaves the server
+        [_OUTPUT[f] for f in funcs],  # only what was asked leaves the server
         local=local_days,
         devices=device_ids is not None,
         metrics=metrics is not None,
@@ -296,31 +404,59 @@ def aggregate(  # noqa: PLR0917 (positional order agreed with api and analytics)
     params = {
         "start": start,
         "end": end,
-        "devices": list(device_ids or []),
-        "metrics": list(metrics or []),
+        # Each listed series is scanned once (LATERAL per id), so duplicates must go.
+        "devices": sorted(set(device_ids)) if device_ids is not None else [],
+        "metrics": sorted(set(metrics)) if metrics is not None else [],
     }
-    # Binary results: timestamps and floats decode without parsing text.
+    # Binary results: timestamps and floats (and arrays of them) decode without parsing text.
     with conn.cursor(binary=True) as cur:
-        rows = cur.execute(query, params).fetchall()
-    if tier is not None and not combine_devices:
-        rows = _swap_in_stale(rows)
+        fetched = cur.execute(query, params).fetchall()
+    if series:
+        return _from_series(fetched, funcs)
     if len(funcs) == 1:  # the usual case, and a dict literal is the cheapest to build
         (name,) = funcs
-        return [AggRow(r[2], r[0], r[1], r[3], {name: r[4]}, r[-1]) for r in rows]
+        return [AggRow(r[2], r[0], r[1], r[3], {name: r[4]}, r[-1]) for r in fetched]
     names, stop = tuple(funcs), 4 + len(funcs)
-    return [AggRow(r[2], r[0], r[1], r[3], dict(zip(names, r[4:stop])), r[-1]) for r in rows]  # noqa: B905
+    return [AggRow(r[2], r[0], r[1], r[3], dict(zip(names, r[4:stop])), r[-1]) for r in fetched]  # noqa: B905
 
 
-def _swap_in_stale(rows: list[Any]) -> list[Any]:
+def _from_series(series: list[Any], funcs: Sequence[str]) -> list[AggRow]:
+    """Rows from series rows (device_id, metric, source, buckets, counts, values…), tier
+    series first, then one single-element raw series per stale bucket."""
+    out: list[AggRow] = []
+    names = tuple(funcs)
+    first_raw = len(series)
+    for i, (device, metric, source, buckets, counts, *values) in enumerate(series):
+        if source == RAW:
+            first_raw = i
+            break
+        if len(names) == 1:  # the usual case, and a dict literal is the cheapest to build
+            (name,) = names
+            (vs,) = values
+            out += [
+                AggRow(b, device, metric, c, {name: v}, source)
+                for b, c, v in zip(buckets, counts, vs)  # noqa: B905 (arrays of one series)
+            ]
+        else:
+            out += [
+                AggRow(b, device, metric, c, dict(zip(names, vs)), source)  # noqa: B905
+                for b, c, *vs in zip(buckets, counts, *values)  # noqa: B905
+            ]
+    if first_raw < len(series):
+        out = _swap_in_stale(out, series[first_raw:], names)
+    return out
+
+
+def _swap_in_stale(rows: list[AggRow], raw: list[Any], names: tuple[str, ...]) -> list[AggRow]:
     """Replace tier rows of stale buckets by their raw rows (usually there are none)."""
-    if not rows or rows[-1][-1] != RAW:
-        return rows
-    first_raw = next(i for i, r in enumerate(rows) if r[-1] == RAW)
-    raw = rows[first_raw:]
-    stale = {(r[0], r[1], r[2]) for r in raw}
-    kept = [r for r in rows[:first_raw] if (r[0], r[1], r[2]) not in stale]
-    kept += [r for r in raw if r[3] > 0]
-    kept.sort(key=lambda r: (r[0], r[1], r[2]))
+    stale = {(r[0], r[1], r[3][0]) for r in raw}
+    kept = [r for r in rows if (r.device_id, r.metric, r.bucket) not in stale]
+    kept += [
+        AggRow(r[3][0], r[0], r[1], r[4][0], {n: v[0] for n, v in zip(names, r[5:])}, r[2])  # noqa: B905
+        for r in raw
+        if r[4][0] > 0
+    ]
+    kept.sort(key=lambda r: (r.device_id or "", r.metric, r.bucket))
     return kept
 
 

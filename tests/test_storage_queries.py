@@ -72,6 +72,8 @@ def raw_answer(
     *,
     local: bool,
     combine: bool,
+    devices: list[str] | None = None,
+    metrics: list[str] | None = None,
 ) -> Ref:
     rows = conn.execute(
         "SELECT device_id, metric, ts, value FROM readings WHERE ts >= %s AND ts < %s ORDER BY ts",
@@ -79,6 +81,10 @@ def raw_answer(
     ).fetchall()
     groups: dict[tuple[str | None, str, datetime], list[float]] = defaultdict(list)
     for device, metric, ts, value in rows:
+        if (devices is not None and device not in devices) or (
+            metrics is not None and metric not in metrics
+        ):
+            continue
         key = (None if combine else device, metric, bucket_of(ts, interval, local=local))
         groups[key].append(value)
     return {
@@ -218,6 +224,27 @@ def test_funcs_select_the_values_returned(db_url: str) -> None:
     assert none[0].count == rows[0].count > 0
 
 
+@pytest.mark.parametrize(("interval", "start", "end"), [(H, T0, T0 + D), (6 * H, T0, T0 + D)])
+def test_lists_in_any_order_with_repeats_answer_each_series_once(
+    db_url: str, interval: timedelta, start: datetime, end: datetime
+) -> None:
+    """Listed devices and metrics are read one series at a time: order and repeats in the
+    lists change nothing, and rows still come ordered by device, metric and bucket."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        _load(conn)
+        rollups.refresh(conn)
+        want = helper_answer(queries.aggregate(conn, None, None, start, end, interval, ALL))
+        for devices, metrics in [
+            (["b", "a", "b", "nobody"], None),
+            (["b", "a", "a"], ["temperature", "pm25", "temperature", "co2"]),
+        ]:
+            rows = queries.aggregate(conn, devices, metrics, start, end, interval, ALL)
+            keys = [(r.device_id or "", r.metric, r.bucket) for r in rows]
+            assert keys == sorted(set(keys))
+            assert {r.source for r in rows} == {"1h"}
+            assert_same(helper_answer(rows), want)
+
+
 def test_unknown_device_gives_nothing(db_url: str) -> None:
     with psycopg.connect(db_url, autocommit=True) as conn:
         assert queries.aggregate(conn, ["nobody"], ["pm25"], T0, T0 + D, H) == []
@@ -247,7 +274,9 @@ def test_latest_filters_by_device_and_metric(db_url: str) -> None:
 
 def test_device_list_binds_with_a_cast_and_uses_the_index(db_url: str) -> None:
     """ENVIRONMENT.md: an uncast list parameter can skip an index; the helper casts."""
-    sql = queries._query(TIER_1H, H, "sum", local=False, devices=True, metrics=True, combine=False)
+    sql = queries._query(
+        TIER_1H, H, ["sum"], local=False, devices=True, metrics=True, combine=False
+    )
     assert "%(devices)s::text[]" in sql
     params = {"start": T0, "end": T0 + D, "devices": ["a"], "metrics": ["pm25"]}
     with psycopg.connect(db_url, autocommit=True) as conn:
@@ -262,8 +291,13 @@ def test_device_list_binds_with_a_cast_and_uses_the_index(db_url: str) -> None:
 
 _INTERVALS = [M, 5 * M, 7 * M, H, 3 * H, D, timedelta(seconds=45)]
 
+# Device and metric lists take other SQL shapes than None (a LATERAL per listed series); a
+# repeated id and an unknown one must change nothing.
+_DEVICE_LISTS = [None, ["d1"], ["d2", "d0", "d0", "nobody"]]
+_METRIC_LISTS = [None, ["pm25"], ["temperature", "pm25"]]
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     offsets=st.lists(st.integers(0, 3 * 86400), min_size=1, max_size=40),
     late=st.lists(st.integers(0, 3 * 86400), max_size=10),
@@ -271,6 +305,9 @@ _INTERVALS = [M, 5 * M, 7 * M, H, 3 * H, D, timedelta(seconds=45)]
     local=st.booleans(),
     combine=st.booleans(),
     start_day=st.integers(0, 1),
+    devices=st.sampled_from(_DEVICE_LISTS),
+    metrics=st.sampled_from(_METRIC_LISTS),
+    funcs=st.sampled_from([ALL, ("avg",), ("max", "count"), ()]),
 )
 def test_property_answers_equal_raw_with_pending_marks(  # noqa: PLR0917 (hypothesis)
     db_url: str,
@@ -280,24 +317,34 @@ def test_property_answers_equal_raw_with_pending_marks(  # noqa: PLR0917 (hypoth
     local: bool,
     combine: bool,
     start_day: int,
+    devices: list[str] | None,
+    metrics: list[str] | None,
+    funcs: tuple[queries.Func, ...],
 ) -> None:
     base = LOCAL_MIDNIGHT if local else T0
+
+    def reading(o: int, value: float) -> Row:
+        # One reading in seven is a temperature one: two metrics per device.
+        return (f"d{o % 3}", "temperature" if o % 7 == 0 else "pm25", T0 + timedelta(seconds=o),
+                value, 1)  # fmt: skip
+
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute(RESET)
-        load_batch(
-            conn,
-            [(f"d{o % 3}", "pm25", T0 + timedelta(seconds=o), float(o % 97), 1) for o in offsets],
-        )
+        load_batch(conn, [reading(o, float(o % 97)) for o in offsets])
         rollups.refresh(conn)
         # Late readings stay marked, not refreshed: the helper must answer them from raw.
-        load_batch(
-            conn,
-            [(f"d{o % 3}", "pm25", T0 + timedelta(seconds=o), -float(o % 89), 1) for o in late],
-        )
+        load_batch(conn, [reading(o, -float(o % 89)) for o in late])
         start, end = base + start_day * D, base + 3 * D
         rows = queries.aggregate(
-            conn, None, ["pm25"], start, end, interval, ALL, local, combine_devices=combine
+            conn, devices, metrics, start, end, interval, funcs, local, combine_devices=combine
         )
-        want = raw_answer(conn, start, end, interval, local=local, combine=combine)
-    assert_same(helper_answer(rows), want)
-    assert all(not math.isnan(r.values["avg"] or 0.0) for r in rows)
+        want = raw_answer(
+            conn, start, end, interval, local=local, combine=combine, devices=devices,
+            metrics=metrics,
+        )  # fmt: skip
+    assert_same(helper_answer(rows), {k: {f: v[f] for f in funcs} for k, v in want.items()})
+    assert all(r.count == want[r.device_id, r.metric, r.bucket]["count"] for r in rows)
+    assert all(set(r.values) == set(funcs) for r in rows)
+    assert all(not math.isnan(r.values.get("avg") or 0.0) for r in rows)
+    keys = [(r.device_id or "", r.metric, r.bucket) for r in rows]
+    assert keys == sorted(set(keys))  # ordered, and each bucket once
