@@ -359,18 +359,28 @@ def fold_name(name: str) -> str:
 ALIASES: Final[Mapping[str, str]] = MappingProxyType({**{m: m for m in METRICS}, **_ALIASES})
 
 
+_RESOLVED: dict[str, Metric] = dict(METRICS)
+_RESOLVED_MAX: Final = 10_000
+
+
 def resolve(name: str) -> Metric:
     """Return the canonical metric a device's name refers to.
 
     Raises:
         PayloadError: ``unknown_metric`` when no canonical metric or alias matches.
     """
+    metric = _RESOLVED.get(name)  # every reading passes here: one dict lookup when seen before
+    if metric is not None:
+        return metric
     canonical = ALIASES.get(name) or ALIASES.get(fold_name(name))
     if canonical is None:
         raise PayloadError(
             "unknown_metric", f"metric {name!r} is not a canonical metric or a known alias"
         )
-    return METRICS[canonical]
+    metric = METRICS[canonical]
+    if len(_RESOLVED) < _RESOLVED_MAX:  # names come from devices: bound what is remembered
+        _RESOLVED[name] = metric
+    return metric
 
 
 def normalise(name: str, value: float, unit: str | None = None) -> tuple[Metric, float, int]:
