@@ -1,10 +1,10 @@
 """One ingest worker: an MQTT session in the shared group, and a writer that acks after commit.
 
 Threads: the MQTT session's thread (ingest/session.py) only appends arriving messages to an
-inbox; the worker thread decodes, validates, writes a batch in one transaction and then
-acknowledges the batch's messages in arrival order. Nothing is acknowledged before its
-commit, so a crash at any point makes the broker redeliver, and the database's unique key
-absorbs what was already stored.
+inbox; the worker thread decodes and validates a batch while the writer thread writes the
+previous one in one transaction and then acknowledges its messages in arrival order. Nothing is
+acknowledged before its commit, so a crash at any point makes the broker redeliver, and the
+database's unique key absorbs what was already stored.
 
 Guarantees and their limits (ENVIRONMENT.md, STYLE.md B1):
 - persistent session (``clean_start=False`` + session expiry) under a stable client id, so
@@ -19,6 +19,7 @@ Guarantees and their limits (ENVIRONMENT.md, STYLE.md B1):
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from dataclasses import dataclass
@@ -124,6 +125,7 @@ class IngestWorker:
         self._cond = threading.Condition()
         self._connected = threading.Event()  # set at SUBACK, cleared at disconnect
         self._fatal: str | None = None
+        self._writer_error: BaseException | None = None
         self.session_present: bool | None = None
         self.stats = WorkerStats()
         group = settings.ingest_share_group
@@ -242,13 +244,23 @@ class IngestWorker:
     def run(self, stop: threading.Event) -> None:
         """Consume until ``stop`` is set; flush and ack what is pending, then disconnect.
 
+        This thread decodes and validates; a writer thread writes, commits and acks, so the
+        next batch is parsed while the database commits the previous one. One writer keeps
+        the acks in arrival order. A parsed batch waits until the writer takes it before the
+        next is cut, so batches grow with the load and at most two are in hand.
+
         Raises:
             FatalIngestError: the broker refused the credentials.
         """
         self.connect()
         pending: list[Inbound] = []
+        handoff: queue.Queue[tuple[list[Inbound], list[Parsed]] | None] = queue.Queue(1)
+        writer = threading.Thread(
+            target=self._write_loop, args=(handoff, stop), name=f"ingest-writer-{self.slot}"
+        )
+        writer.start()
         try:
-            while True:
+            while self._writer_error is None:
                 with self._cond:
                     if not self._inbox and not stop.is_set() and self._fatal is None:
                         timeout = IDLE_POLL_S  # nothing pending: only a stop to notice
@@ -265,25 +277,50 @@ class IngestWorker:
                     or time.monotonic() - pending[0].arrived >= self.flush_s
                     or stop.is_set()
                 )
-                if due:
-                    while pending:
-                        chunk, pending = pending[: self.batch_size], pending[self.batch_size :]
-                        if not self._commit_with_retry(chunk, stop):
-                            pending = []  # not acked: the broker redelivers them
-                            break
+                while due and pending:
+                    chunk, pending = pending[: self.batch_size], pending[self.batch_size :]
+                    handoff.put((chunk, [self._parse(item) for item in chunk]))
+                    # Until the writer takes it, more messages gather for the next batch.
+                    handoff.join()
                 if stop.is_set():
                     break
         finally:
+            handoff.put(None)  # the writer finishes what it holds, then stops
+            writer.join()
             self._session.stop()
             self.writer.close()
             m.CONNECTED.labels(str(self.slot)).set(0)
+        if self._writer_error is not None:
+            raise self._writer_error
 
-    def _commit_with_retry(self, chunk: list[Inbound], stop: threading.Event) -> bool:
+    def _write_loop(
+        self,
+        handoff: queue.Queue[tuple[list[Inbound], list[Parsed]] | None],
+        stop: threading.Event,
+    ) -> None:
+        """The writer thread: commit and ack each handed-over batch, in order."""
+        abandoned = False
+        while (item := handoff.get()) is not None:
+            handoff.task_done()  # taken: the parser may cut the next batch
+            if abandoned:
+                continue  # stopping while the database is down: not acked, redelivered later
+            chunk, parsed = item
+            try:
+                abandoned = not self._commit_with_retry(chunk, parsed, stop)
+            except BaseException as exc:  # a bug: stop the worker, surface it from run()
+                self._writer_error = exc
+                abandoned = True
+                with self._cond:
+                    self._cond.notify_all()
+
+    def _commit_with_retry(
+        self, chunk: list[Inbound], parsed: list[Parsed], stop: threading.Event
+    ) -> bool:
         """Write ``chunk`` and ack it; retry while the database is unavailable.
 
         Returns False when stopping before the write succeeded (nothing acked).
         """
-        batch = self._build_batch(chunk)
+        batch = self._assemble(parsed)
         delay = RETRY_MIN_S
         while True:
             try:
@@ -310,7 +347,10 @@ class IngestWorker:
             return True
 
     def _build_batch(self, chunk: list[Inbound]) -> Batch:
-        parsed = [self._parse(item) for item in chunk]
+        return self._assemble([self._parse(item) for item in chunk])
+
+    def _assemble(self, parsed: list[Parsed]) -> Batch:
+        """The batch to write (on the writer's thread: the device check uses its connection)."""
         known: set[str] | None = None
         if self.writer.unknown_devices == "reject":
             known = self.writer.known_devices({p.device for p in parsed if p.rows and p.device})
