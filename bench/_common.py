@@ -70,14 +70,39 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[k]
 
 
-def write_section(title: str, body: str) -> None:
-    """Replace (or append) the ``## title`` section of docs/benchmarks.md."""
+def run_stamp() -> str:
+    """The line saying when and on what a benchmark ran: ``_Run <UTC time> on <machine>._``."""
+    return f"_Run {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} on {machine()}._"
+
+
+def _section_pattern(title: str) -> re.Pattern[str]:
+    return re.compile(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", re.DOTALL | re.MULTILINE)
+
+
+def read_section(title: str) -> str | None:
+    """The text under the ``## title`` heading of docs/benchmarks.md, or None when absent.
+
+    For a benchmark that keeps several runs in its section (e.g. a full-size run and the
+    quick default one) and replaces only its own part.
+    """
+    if not REPORT.exists():
+        return None
+    found = _section_pattern(title).search(REPORT.read_text(encoding="utf-8"))
+    return found.group(0).split("\n", 1)[1].strip() if found else None
+
+
+def write_section(title: str, body: str, *, stamp: bool = True) -> None:
+    """Replace (or append) the ``## title`` section of docs/benchmarks.md.
+
+    With ``stamp`` (the default) the section starts with :func:`run_stamp`; without it the
+    body carries its own stamps (one per run it holds).
+    """
     text = REPORT.read_text(encoding="utf-8") if REPORT.exists() else "# Benchmarks\n"
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    section = f"## {title}\n\n_Run {stamp} on {machine()}._\n\n{body.strip()}\n"
-    pattern = re.compile(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", re.DOTALL | re.MULTILINE)
+    head = f"{run_stamp()}\n\n" if stamp else ""
+    section = f"## {title}\n\n{head}{body.strip()}\n"
+    pattern = _section_pattern(title)
     if pattern.search(text):
-        text = pattern.sub(section + "\n", text)
+        text = pattern.sub(lambda _: section + "\n", text)  # the body is text, not a template
     else:
         text = text.rstrip() + "\n\n" + section
     REPORT.parent.mkdir(parents=True, exist_ok=True)

@@ -10,12 +10,19 @@ per minute of city data.
 
     python bench/storage_bench.py                           # quick: 100 sensors × 3 days
     python bench/storage_bench.py --sensors 1000 --days 30  # the full size (43 M rows)
+
+The quick default (what ``make bench`` runs) takes well under a minute; the full size takes
+30–40 minutes on a 2-core machine, most of it storing the readings and rolling them up. The
+targets (issue #5) are p95 figures at the full size, so only a full-size run says "met" or "not
+met". The Storage section of docs/benchmarks.md keeps the latest full-size run and the latest
+smaller run apart: a run replaces only its own part.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -27,7 +34,15 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import bench_home, median, percentile, remove, write_section
+from bench._common import (
+    bench_home,
+    median,
+    percentile,
+    read_section,
+    remove,
+    run_stamp,
+    write_section,
+)
 from dothi.stack import Postgres, free_port
 from store import migrate, queries, rollups
 from store.loader import STAGING
@@ -36,6 +51,11 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 Conn = psycopg.Connection[Any]
+
+# The size issue #5's targets are set for; smaller runs are reported apart and judge nothing.
+FULL_SENSORS, FULL_DAYS = 1000, 30
+FULL_HEADING = "### Full size"
+SMALLER_HEADING = "### Smaller run"
 
 # Ends on a UTC midnight (and 07:00 local) so the day tiers answer whole days.
 END = datetime(2026, 11, 1, tzinfo=UTC)
@@ -64,9 +84,10 @@ class Figure:
         return None if self.raw_p50_ms is None else self.raw_p50_ms / self.p50_ms
 
     def verdict(self) -> str:
+        """Targets are p95 times (and the raw / rollup ratio of the medians)."""
         ok = []
         if self.target_ms is not None:
-            ok.append(self.p50_ms <= self.target_ms)
+            ok.append(self.p95_ms <= self.target_ms)
         if self.ratio_target is not None and self.ratio is not None:
             ok.append(self.ratio >= self.ratio_target)
         if not ok:
@@ -74,7 +95,14 @@ class Figure:
         return "met" if all(ok) else "**not met**"
 
 
-def _timed(fn: Callable[[], object], repeat: int, warmup: int = 3) -> list[float]:
+# Runs before the timed ones. A query's first runs on a connection plan it afresh each time
+# (about 1-2 ms more for a hypertable): psycopg prepares a statement on its 6th run and
+# PostgreSQL plans the first 5 executions of a prepared statement one by one before it settles
+# on a plan. A dashboard's pooled connection is past that, so the timings start after it.
+WARMUP = 12
+
+
+def _timed(fn: Callable[[], object], repeat: int, warmup: int = WARMUP) -> list[float]:
     for _ in range(warmup):
         fn()
     out = []
@@ -159,7 +187,8 @@ def _raw_hourly(conn: Conn, ids: list[str], start: datetime) -> object:
     ).fetchall()
 
 
-def questions(conn: Conn, sensors: int, days: int, repeat: int) -> list[Figure]:
+def questions(conn: Conn, sensors: int, days: int, repeat: int, loads: list[float]) -> list[Figure]:
+    """The dashboard questions; appends the 1-min load average after each one to ``loads``."""
     start = END - timedelta(days=days)
     one, ten = [_sensor(0)], [_sensor(i) for i in range(min(sensors, 10))]
     hour, day = timedelta(hours=1), timedelta(days=1)
@@ -172,15 +201,18 @@ def questions(conn: Conn, sensors: int, days: int, repeat: int) -> list[Figure]:
 
     check_source(queries.aggregate(conn, one, ["pm25"], start, END, hour), "1h")
     q1 = _timed(lambda: queries.aggregate(conn, one, ["pm25"], start, END, hour), repeat)
-    r1 = _timed(lambda: _raw_hourly(conn, one, start), max(5, repeat // 5))
+    r1 = _timed(lambda: _raw_hourly(conn, one, start), max(5, repeat // 5), warmup=3)
     figures.append(
         Figure(f"1 sensor, {days}-day hourly avg", median(q1), percentile(q1, 95), median(r1), 3)
     )
+    loads.append(os.getloadavg()[0])
     q2 = _timed(lambda: queries.aggregate(conn, ten, ["pm25"], start, END, hour), repeat)
-    r2 = _timed(lambda: _raw_hourly(conn, ten, start), max(5, repeat // 10))
+    r2 = _timed(lambda: _raw_hourly(conn, ten, start), max(5, repeat // 10), warmup=3)
     figures.append(
         Figure(f"10 sensors, {days}-day hourly avg", median(q2), percentile(q2, 95), median(r2), 10)
     )
+
+    loads.append(os.getloadavg()[0])
 
     def fleet() -> list[queries.AggRow]:
         return queries.aggregate(conn, None, ["pm25"], start, END, day, combine_devices=True)
@@ -206,6 +238,7 @@ def questions(conn: Conn, sensors: int, days: int, repeat: int) -> list[Figure]:
             ratio_target=50,
         )
     )
+    loads.append(os.getloadavg()[0])
     q3b = _timed(lambda: queries.aggregate(conn, None, ["pm25"], start, END, day), repeat)
     figures.append(
         Figure(
@@ -215,6 +248,7 @@ def questions(conn: Conn, sensors: int, days: int, repeat: int) -> list[Figure]:
             note=f"{sensors * days:,} rows returned",
         )
     )
+    loads.append(os.getloadavg()[0])
     q4 = _timed(lambda: queries.latest(conn), repeat)
     r4 = _timed(
         lambda: conn.execute(
@@ -227,6 +261,7 @@ def questions(conn: Conn, sensors: int, days: int, repeat: int) -> list[Figure]:
     figures.append(
         Figure(f"latest, all {sensors} sensors", median(q4), percentile(q4, 95), median(r4), 10)
     )
+    loads.append(os.getloadavg()[0])
     return figures
 
 
@@ -257,20 +292,44 @@ def sizes(conn: Conn) -> dict[str, str]:
     return out
 
 
+def is_full(args: argparse.Namespace) -> bool:
+    return bool(args.sensors >= FULL_SENSORS and args.days >= FULL_DAYS)
+
+
 def report(
     figures: list[Figure],
     facts: list[tuple[str, str]],
     versions: str,
     args: argparse.Namespace,
 ) -> str:
+    """One run's part of the Storage section: heading, stamp, command, tables."""
+    full = is_full(args)
+    rows = args.sensors * args.days * 1440
+    if full:
+        heading = f"{FULL_HEADING}: {args.sensors:,} sensors × {args.days} days ({rows:,} readings)"
+        judged = "The targets are p95 times (and the raw / rollup ratio of the medians)."
+    else:
+        heading = (
+            f"{SMALLER_HEADING}: {args.sensors:,} sensors × {args.days} days ({rows:,} readings)"
+        )
+        judged = (
+            f"Targets apply at the full size ({FULL_SENSORS:,} sensors × {FULL_DAYS} days), so"
+            " this run judges none: it shows the helpers still work and nothing grossly"
+            " regressed."
+        )
     lines = [
+        heading,
+        "",
+        run_stamp(),
+        "",
         (
             f"`python bench/storage_bench.py --sensors {args.sensors} --days {args.days}"
             f" --repeat {args.repeat}` — {args.sensors:,} sensors × {args.days} days of 1-minute"
             f" pm25 readings, {versions}. Query times are end to end from Python"
             " (psycopg, rows fetched and turned into result objects), p50/p95 over"
-            f" {args.repeat} runs after 3 warm-ups; raw answers are the same question over"
-            " `readings` with `time_bucket` (fewer runs when they take seconds)."
+            f" {args.repeat} runs after {WARMUP} warm-ups (the runs before a statement is"
+            " prepared and its plan settles; see `WARMUP`); raw answers are the same question over"
+            " `readings` with `time_bucket` (fewer runs when they take seconds). " + judged
         ),
         "",
         "| question | p50 ms | p95 ms | raw p50 ms | raw / rollup | target | |",
@@ -281,17 +340,57 @@ def report(
         ratio = f"{f.ratio:,.0f}×" if f.ratio is not None else "—"
         target = []
         if f.target_ms is not None:
-            target.append(f"≤ {f.target_ms:g} ms")
+            target.append(f"p95 ≤ {f.target_ms:g} ms")
         if f.ratio_target is not None:
             target.append(f"≥ {f.ratio_target:g}×")
         note = f" ({f.note})" if f.note else ""
         lines.append(
             f"| {f.name}{note} | {f.p50_ms:.2f} | {f.p95_ms:.2f} | {raw} | {ratio}"
-            f" | {', '.join(target) or '—'} | {f.verdict()} |"
+            f" | {', '.join(target) or '—'} | {f.verdict() if full else ''} |"
         )
     lines += ["", "| upkeep and storage | figure |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in facts]
     return "\n".join(lines)
+
+
+def _parts(previous: str | None) -> dict[str, str]:
+    """The full-size and smaller-run parts of the current Storage section, by heading.
+
+    A section from before the parts existed (one run, no ``###`` headings) becomes the part
+    its command line says it was.
+    """
+    if not previous:
+        return {}
+    found = {}
+    for chunk in re.split(r"(?m)^(?=### )", previous):
+        for heading in (FULL_HEADING, SMALLER_HEADING):
+            if chunk.startswith(heading):
+                found[heading] = chunk.strip()
+    if not found and "### " not in previous:
+        full = f"--sensors {FULL_SENSORS} --days {FULL_DAYS} " in previous
+        heading = (
+            f"{FULL_HEADING}: {FULL_SENSORS:,} sensors × {FULL_DAYS} days"
+            if full
+            else SMALLER_HEADING
+        )
+        found[FULL_HEADING if full else SMALLER_HEADING] = f"{heading}\n\n{previous.strip()}"
+    return found
+
+
+def section(previous: str | None, part: str, *, full: bool) -> str:
+    """The Storage section with this run's part replaced and the other part kept."""
+    parts = _parts(previous)
+    parts[FULL_HEADING if full else SMALLER_HEADING] = part.strip()
+    intro = (
+        f"Issue #5's targets are judged on the full-size run ({FULL_SENSORS:,} sensors ×"
+        f" {FULL_DAYS} days, `--sensors {FULL_SENSORS} --days {FULL_DAYS}`, 30–40 minutes)."
+        " `make bench` runs the quick default size; its figures are reported apart and judge"
+        " nothing. Each part says when and on what machine it ran; the machine is shared, so"
+        " each part also gives the load average during its query timings."
+    )
+    body = [intro]
+    body += [parts[h] for h in (FULL_HEADING, SMALLER_HEADING) if h in parts]
+    return "\n\n".join(body)
 
 
 def main() -> None:
@@ -303,6 +402,7 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="do not update the docs")
     parser.add_argument("--keep", action="store_true", help="leave the cluster in /tmp")
     args = parser.parse_args()
+    began = time.perf_counter()
 
     home = bench_home("storage")
     pg = Postgres(home, free_port(), fast=True)
@@ -324,9 +424,8 @@ def main() -> None:
             backfill_s = time.perf_counter() - t
             print(f"  backfill rolled up in {backfill_s:.1f} s ({stats.rounds} rounds)", flush=True)
             conn.execute("VACUUM ANALYZE")  # what autovacuum does after a bulk load
-            load_before = os.getloadavg()[0]
-            figures = questions(conn, args.sensors, args.days, args.repeat)
-            load_after = os.getloadavg()[0]
+            loads = [os.getloadavg()[0]]
+            figures = questions(conn, args.sensors, args.days, args.repeat, loads)
             hyper_ms, plain_ms = plain_vs_hypertable(conn, args.days, args.repeat)
             batch_ms, minute_ms = live_minutes(conn, args.sensors, args.live_minutes)
             size = sizes(conn)
@@ -335,7 +434,9 @@ def main() -> None:
         if not args.keep:
             remove(home)
 
+    whole_s = time.perf_counter() - began
     facts = [
+        ("whole run (load, roll-up, questions, upkeep)", f"{whole_s / 60:.1f} min"),
         ("rows loaded", f"{rows:,} in {load_s:.0f} s ({rows / load_s:,.0f} rows/s, writer path)"),
         (
             f"{args.days}-day backfill fully rolled up (all tiers)",
@@ -357,16 +458,17 @@ def main() -> None:
         ),
         *((f"size of {k}", v) for k, v in size.items()),
         (
-            "1-min load average before / after the query timings (other work on the machine)",
-            f"{load_before:.1f} / {load_after:.1f} on {os.cpu_count()} cores",
+            "1-min load average before the query timings, then after each question (shared machine)",
+            f"{' → '.join(f'{x:.1f}' for x in loads)} on {os.cpu_count()} cores",
         ),
     ]
     body = report(figures, facts, versions, args)
     print()
     print(body)
     if not args.no_write:
-        write_section("Storage", body)
-        print("\nrecorded in docs/benchmarks.md")
+        full = is_full(args)
+        write_section("Storage", section(read_section("Storage"), body, full=full), stamp=False)
+        print(f"\nrecorded in docs/benchmarks.md ({'full-size' if full else 'smaller-run'} part)")
 
 
 if __name__ == "__main__":
