@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 
 SYS_DROPPED_TOPIC = "$SYS/broker/publish/messages/dropped"
 RETRY_MIN_S = 0.5
-RETRY_MAX_S = 30.0
+RETRY_MAX_S = 5.0  # a returning database is used within seconds; a retry costs nothing
 IDLE_POLL_S = 0.25
 
 
