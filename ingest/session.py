@@ -151,7 +151,9 @@ class SubscriberSession:
         handler: receives connection events and messages.
         mqtt5: MQTT 5 (with Session Expiry and Receive Maximum) or 3.1.1.
         session_expiry_s: MQTT 5 session expiry; 3.1.1 sessions last as the broker decides.
-        receive_maximum: MQTT 5 bound on unacknowledged QoS 1 messages in flight to us.
+        receive_maximum: QoS 1 messages handed over and not yet acked, at most (plus one
+            read's worth): announced to an MQTT 5 broker and enforced here for both versions by
+            not reading the socket, since Mosquitto 2.0.11 over-sends to a resumed session.
         keepalive_s: keep-alive announced in CONNECT (a broker may impose its own in CONNACK).
     """
 
@@ -180,6 +182,7 @@ class SubscriberSession:
         self.generation = 0
         self._lock = threading.Lock()
         self._acks: list[bytes] = []
+        self._unacked = 0  # QoS 1 messages handed over and not yet acked, this connection
         self._woken = False
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
@@ -209,6 +212,7 @@ class SubscriberSession:
             if generation != self.generation or self._sock is None:
                 return 0
             self._acks.extend(data)
+            self._unacked -= len(data)
             wake = not self._woken
             self._woken = True
         if wake:
@@ -289,6 +293,7 @@ class SubscriberSession:
         with self._lock:
             self.generation += 1
             self._acks = []
+            self._unacked = 0  # the broker resends what the last connection left unacked
             self._sock = sock
             generation = self.generation
         self.handler.on_connected(generation, session_present)
@@ -347,11 +352,17 @@ class SubscriberSession:
                     sock.sendall(_DISCONNECT)
                     reason = None
                     break
-                readable = True
-                if not (tls and sock.pending()):  # type: ignore[attr-defined]
+                # Not reading while Receive Maximum messages await their acks: Mosquitto
+                # 2.0.11 over-sends to a resumed session (docs/benchmarks.md), and TCP
+                # back-pressure is what keeps the backlog in the broker, not in our memory.
+                with self._lock:
+                    paused = self._unacked >= self.receive_maximum
+                readable = not paused
+                if paused or not (tls and sock.pending()):  # type: ignore[attr-defined]
                     timeout = keepalive / 4 if keepalive else None
                     fd = sock.fileno()
-                    ready, _, _ = select.select([fd, self._wake_r], [], [], timeout)
+                    watch = [self._wake_r] if paused else [fd, self._wake_r]
+                    ready, _, _ = select.select(watch, [], [], timeout)
                     readable = fd in ready
                     if self._wake_r in ready:
                         _drain(self._wake_r)
@@ -369,6 +380,8 @@ class SubscriberSession:
                         last_heard = time.monotonic()
                         self._buf += data
                         self._dispatch()
+                if paused:
+                    last_heard = time.monotonic()  # unread PINGRESPs wait in the socket
                 if keepalive:
                     now = time.monotonic()
                     if now - last_heard > 1.5 * keepalive:
@@ -466,6 +479,9 @@ class SubscriberSession:
         del self._buf[:pos]
         self._need = need
         if messages:
+            owed = sum(1 for m in messages if m.qos)
+            with self._lock:
+                self._unacked += owed
             self.handler.on_messages(self.generation, messages)
 
     def _control(self, kind: int, body: bytes) -> None:

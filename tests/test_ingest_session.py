@@ -129,6 +129,70 @@ def test_receives_acks_and_resumes_its_session(
         again.stop()
 
 
+def test_unacked_messages_stay_bounded_on_a_resumed_session(
+    stack: LocalStack, cid: str, uid: str
+) -> None:
+    # Mosquitto 2.0.11 ignores Receive Maximum for a resumed session's backlog once acks
+    # arrive late and in batches (as ingest sends them after each commit): it sent 43,000 of
+    # 50,000 queued messages against a Receive Maximum of 4,000. The session must hold the
+    # line itself by not reading, so the backlog stays in the broker.
+    topic = f"dothi/v1/devices/q{uid}/up"
+    first = Recorder()
+    session = make_session(stack, cid, topic, first)
+    session.start()
+    assert first.subscribed.wait(20)
+    session.stop()
+    total = 20_000
+    with publisher(stack.mosquitto.url("admin")) as publish:
+        for i in range(total):
+            publish(topic, f"{i:08d}")
+
+    class Batcher(Recorder):
+        """Acks in batches of 50, from another thread, a little later: like the writer."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.acked = 0
+            self.peak = 0
+            self.pending: list[int] = []
+            self.gen = 0
+
+        def on_messages(self, generation: int, messages: list[Message]) -> None:
+            super().on_messages(generation, messages)
+            with self.lock:
+                self.gen = generation
+                self.pending += [m.packet_id for m in messages]
+                self.peak = max(self.peak, len(self.messages) - self.acked)
+
+    rec = Batcher()
+    resumed = make_session(stack, cid, topic, rec)  # receive_maximum=100
+    done = threading.Event()
+
+    def acker() -> None:
+        while not done.wait(0.01):
+            with rec.lock:
+                chunk, rec.pending = rec.pending[:50], rec.pending[50:]
+                gen = rec.gen
+            if chunk:
+                rec.acked += resumed.ack(chunk, gen)
+
+    thread = threading.Thread(target=acker)
+    thread.start()
+    resumed.start()
+    try:
+        wait_for(lambda: rec.acked >= total, 120, "the backlog drained")
+    finally:
+        done.set()
+        thread.join()
+        resumed.stop()
+    # 100 unacked at most, plus what one read (≤ 256 KiB) can hold of these small packets
+    # (2 fixed header + 2 + topic + 2 packet id + 1 properties + 8 payload bytes); without
+    # the session's own bound the broker sent most of the backlog at once.
+    packet = 2 + 2 + len(topic) + 2 + 1 + 8
+    assert rec.peak <= 100 + 256 * 1024 // packet + 1, rec.peak
+    assert len(rec.messages) == total  # nothing lost or repeated on the way
+
+
 def test_a_payload_larger_than_many_reads_arrives_whole(
     stack: LocalStack, cid: str, uid: str
 ) -> None:
