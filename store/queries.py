@@ -13,6 +13,8 @@ sensors is 7,200 buckets, and as rows they cost more to sort, send and decode th
 
 from __future__ import annotations
 
+import gc
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, Literal, get_args
@@ -29,7 +31,7 @@ from store.tiers import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Iterator, Mapping, Sequence
 
     import psycopg
 
@@ -363,9 +365,35 @@ def aggregate(  # noqa: PLR0917 (positional order agreed with api and analytics)
     return [AggRow(r[2], r[0], r[1], r[3], dict(zip(names, r[4:stop])), r[-1]) for r in fetched]  # noqa: B905
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while thousands of result rows are built.
+
+    Every ~700 new ``AggRow`` objects start a collection, which finds nothing to free (each
+    row is referenced by the list being built) but ages the rows; aged rows count towards the
+    next full collection of the whole heap. Building 7,200 rows triggered one every ~7 calls
+    (6-10 ms each in a benchmark-sized process, 40 ms in an API-sized one: the p95). Paused,
+    the rows stay young and, when the caller drops them soon, never reach a full collection.
+    Reference counting still frees everything as usual; the pause lasts the build (~2 ms).
+    """
+    if not gc.isenabled():  # the application's choice (or another thread's pause): keep it
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def _from_series(series: list[Any], funcs: Sequence[str]) -> list[AggRow]:
     """Rows from series rows (device_id, metric, source, buckets, counts, values…), tier
     series first, then one single-element raw series per stale bucket."""
+    with _gc_paused():
+        return _build(series, funcs)
+
+
+def _build(series: list[Any], funcs: Sequence[str]) -> list[AggRow]:
     out: list[AggRow] = []
     names = tuple(funcs)
     first_raw = len(series)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import math
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -243,6 +244,22 @@ def test_lists_in_any_order_with_repeats_answer_each_series_once(
             assert keys == sorted(set(keys))
             assert {r.source for r in rows} == {"1h"}
             assert_same(helper_answer(rows), want)
+
+
+def test_the_garbage_collector_is_left_as_it_was(db_url: str) -> None:
+    """aggregate pauses the cyclic collector while it builds rows, and only then."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        _load(conn)
+        rollups.refresh(conn)
+        assert gc.isenabled()
+        assert queries.aggregate(conn, ["a"], ["pm25"], T0, T0 + D, H)
+        assert gc.isenabled()
+        gc.disable()
+        try:
+            assert queries.aggregate(conn, ["a"], ["pm25"], T0, T0 + D, H)
+            assert not gc.isenabled()
+        finally:
+            gc.enable()
 
 
 def test_unknown_device_gives_nothing(db_url: str) -> None:
