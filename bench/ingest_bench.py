@@ -215,6 +215,9 @@ class _CountingHandler:
     def on_refused(self, reason: str, fatal: bool) -> None:
         raise RuntimeError(f"{reason} (fatal: {fatal})")
 
+    def on_failed(self, reason: str) -> None:
+        raise RuntimeError(reason)
+
 
 def session_probe(url: str, n: int, cid: str) -> Result:
     """dothi's ingest MQTT session (ingest/session.py) that only counts and acks."""

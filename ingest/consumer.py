@@ -186,6 +186,11 @@ class IngestWorker:
             with self._cond:
                 self._cond.notify_all()
 
+    def on_failed(self, reason: str) -> None:
+        self._fatal = f"{self.client_id}: the MQTT session stopped on an internal error: {reason}"
+        with self._cond:
+            self._cond.notify_all()
+
     def on_disconnected(self, reason: str) -> None:
         self._connected.clear()
         m.CONNECTED.labels(str(self.slot)).set(0)

@@ -122,6 +122,9 @@ class SessionHandler(Protocol):
     def on_refused(self, reason: str, fatal: bool) -> None:
         """The broker refused CONNECT; when ``fatal`` the session stops retrying."""
 
+    def on_failed(self, reason: str) -> None:
+        """The session stopped on an error of its own (a bug): nothing more will arrive."""
+
 
 def _varint(n: int) -> bytes:
     out = bytearray()
@@ -239,6 +242,13 @@ class SubscriberSession:
 
     # --- the session's thread ---------------------------------------------------------------
     def _run(self) -> None:
+        try:
+            self._connect_loop()
+        except Exception as exc:  # a bug here or in a handler: say so, never hang silently
+            log.exception("%s: the MQTT session stopped", self.client_id)
+            self.handler.on_failed(f"{type(exc).__name__}: {exc}")
+
+    def _connect_loop(self) -> None:
         delay = RETRY_MIN_S
         while not self._stop.is_set():
             try:

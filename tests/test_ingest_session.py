@@ -39,6 +39,7 @@ class Recorder:
         self.unreachable: list[str] = []
         self.lock = threading.Lock()
         self.refused: list[str] = []
+        self.failures: list[str] = []
 
     def on_connected(self, generation: int, session_present: bool) -> None:
         self.connects.append((generation, session_present))
@@ -60,6 +61,9 @@ class Recorder:
 
     def on_refused(self, reason: str, fatal: bool) -> None:
         self.refusals.append((reason, fatal))
+
+    def on_failed(self, reason: str) -> None:
+        self.failures.append(reason)
 
     def payloads(self) -> list[bytes]:
         with self.lock:
@@ -359,3 +363,26 @@ def test_tls_to_an_untrusted_broker_is_reported_not_connected(
     session.stop()
     assert rec.connects == []
     assert "CERTIFICATE_VERIFY_FAILED" in rec.unreachable[0]
+
+
+def test_a_failing_handler_is_reported_not_a_silent_hang(
+    stack: LocalStack, cid: str, uid: str
+) -> None:
+    topic = f"dothi/v1/devices/f{uid}/up"
+
+    class Broken(Recorder):
+        def on_messages(self, generation: int, messages: list[Message]) -> None:
+            del generation, messages
+            raise RuntimeError("handler bug")
+
+    rec = Broken()
+    session = make_session(stack, cid, topic, rec)
+    session.start()
+    try:
+        assert rec.subscribed.wait(20)
+        with publisher(stack.mosquitto.url("admin")) as publish:
+            publish(topic, "x")
+        wait_for(lambda: bool(rec.failures), what="failure report")
+        assert rec.failures == ["RuntimeError: handler bug"]
+    finally:
+        session.stop()
