@@ -190,10 +190,12 @@ def test_unacked_messages_stay_bounded_on_a_resumed_session(
         thread.join()
         resumed.stop()
     # 100 unacked at most, plus what one read (≤ 256 KiB) can hold of these small packets
-    # (2 fixed header + 2 + topic + 2 packet id + 1 properties + 8 payload bytes); without
-    # the session's own bound the broker sent most of the backlog at once.
+    # (2 fixed header + 2 + topic + 2 packet id + 1 properties + 8 payload bytes) and the
+    # partial packet left from the read before; without the session's own bound the broker
+    # sent most of the backlog at once. The acker counts a chunk only after the session has
+    # taken it, so this test's view can lag the session's by one chunk (50).
     packet = 2 + 2 + len(topic) + 2 + 1 + 8
-    assert rec.peak <= 100 + 256 * 1024 // packet + 1, rec.peak
+    assert rec.peak <= 100 + 256 * 1024 // packet + 1 + 50, rec.peak
     assert len(rec.messages) == total  # nothing lost or repeated on the way
 
 
