@@ -27,6 +27,7 @@ import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -95,10 +96,10 @@ class Figure:
         return "met" if all(ok) else "**not met**"
 
 
-# Runs before the timed ones. A query's first runs on a connection plan it afresh each time
-# (about 1-2 ms more for a hypertable): psycopg prepares a statement on its 6th run and
-# PostgreSQL plans the first 5 executions of a prepared statement one by one before it settles
-# on a plan. A dashboard's pooled connection is past that, so the timings start after it.
+# Runs before the timed ones: a connection's first queries fill its catalog caches and the
+# buffer cache. The rollup helpers plan every call for its own parameters (never prepared: see
+# store.queries.aggregate); the raw comparisons are prepared by psycopg from their 6th run.
+# A dashboard's pooled connection is past all that, so the timings start after it.
 WARMUP = 12
 
 
@@ -200,19 +201,18 @@ def questions(conn: Conn, sensors: int, days: int, repeat: int, loads: list[floa
             raise SystemExit(f"expected answers from tier {want}, got {got}")
 
     check_source(queries.aggregate(conn, one, ["pm25"], start, END, hour), "1h")
-    q1 = _timed(lambda: queries.aggregate(conn, one, ["pm25"], start, END, hour), repeat)
-    r1 = _timed(lambda: _raw_hourly(conn, one, start), max(5, repeat // 5), warmup=3)
-    figures.append(
-        Figure(f"1 sensor, {days}-day hourly avg", median(q1), percentile(q1, 95), median(r1), 3)
-    )
-    loads.append(os.getloadavg()[0])
-    q2 = _timed(lambda: queries.aggregate(conn, ten, ["pm25"], start, END, hour), repeat)
-    r2 = _timed(lambda: _raw_hourly(conn, ten, start), max(5, repeat // 10), warmup=3)
-    figures.append(
-        Figure(f"10 sensors, {days}-day hourly avg", median(q2), percentile(q2, 95), median(r2), 10)
-    )
-
-    loads.append(os.getloadavg()[0])
+    # Each series question twice: as columns (queries.series, what the API's JSON answers and
+    # charts read) and as one AggRow object per bucket (queries.aggregate: analytics, files).
+    for label, ids, target in ((f"1 sensor, {days}-day hourly avg", one, 3),
+                               (f"10 sensors, {days}-day hourly avg", ten, 10)):  # fmt: skip
+        ask = partial(queries.series, conn, ids, ["pm25"], start, END, hour)
+        cols = _timed(ask, repeat)
+        rows = _timed(partial(queries.aggregate, conn, ids, ["pm25"], start, END, hour), repeat)
+        raw = _timed(partial(_raw_hourly, conn, ids, start), max(5, repeat // 10), warmup=3)
+        for shape, times in (("as series", cols), ("as row objects", rows)):
+            p50, p95 = median(times), percentile(times, 95)
+            figures.append(Figure(f"{label}, {shape}", p50, p95, median(raw), target))
+        loads.append(os.getloadavg()[0])
 
     def fleet() -> list[queries.AggRow]:
         return queries.aggregate(conn, None, ["pm25"], start, END, day, combine_devices=True)
@@ -327,8 +327,8 @@ def report(
             f" --repeat {args.repeat}` — {args.sensors:,} sensors × {args.days} days of 1-minute"
             f" pm25 readings, {versions}. Query times are end to end from Python"
             " (psycopg, rows fetched and turned into result objects), p50/p95 over"
-            f" {args.repeat} runs after {WARMUP} warm-ups (the runs before a statement is"
-            " prepared and its plan settles; see `WARMUP`); raw answers are the same question over"
+            f" {args.repeat} runs after {WARMUP} warm-ups (caches filled; see `WARMUP`);"
+            " raw answers are the same question over"
             " `readings` with `time_bucket` (fewer runs when they take seconds). " + judged
         ),
         "",

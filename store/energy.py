@@ -191,6 +191,7 @@ def device_consumption(
     rows = conn.execute(
         f"{query} ORDER BY device_id, bucket",
         {"devices": list(device_ids), "metric": metric, "start": start, "end": end},
+        prepare=False,  # planned for its own devices and range: see queries.aggregate
     ).fetchall()
     source = tier.name if tier is not None else RAW
     return [Consumption(str(d), b, float(k), source) for d, b, k in rows]
@@ -241,5 +242,6 @@ def area_consumption(
         f"SELECT bucket, sum(kwh), count(*) FROM ({inner}) AS per_device"
         " GROUP BY bucket ORDER BY bucket",
         {"area": area_id, "metric": metric, "start": start, "end": end},
+        prepare=False,
     ).fetchall()
     return [AreaConsumption(area_id, b, float(k), int(n)) for b, k, n in rows]

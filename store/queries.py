@@ -17,6 +17,7 @@ import gc
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import repeat
 from typing import TYPE_CHECKING, Any, Final, Literal, get_args
 
 from store.tiers import (
@@ -69,6 +70,27 @@ class AggRow:
     count: int
     values: Mapping[str, float | None]
     source: str
+
+
+@dataclass(slots=True)
+class AggSeries:
+    """The buckets of one series as columns: what a chart draws, without an object per bucket.
+
+    Attributes:
+        device_id: the device, or None when devices were combined.
+        metric: the metric.
+        buckets: bucket starts, ascending (buckets without readings are absent).
+        counts: readings per bucket.
+        values: per requested function (``avg``, ``max`` …), its value per bucket.
+        sources: where each bucket came from, as :attr:`AggRow.source`.
+    """
+
+    device_id: str | None
+    metric: str
+    buckets: list[datetime]
+    counts: list[int]
+    values: dict[str, list[float | None]]
+    sources: list[str]
 
 
 @dataclass(slots=True)
@@ -328,6 +350,61 @@ def aggregate(  # noqa: PLR0917 (positional order agreed with api and analytics)
     Raises:
         ValueError: an unknown function, a naive datetime, an empty range or a bad interval.
     """
+    fetched, is_series = _fetch(
+        conn, device_ids, metrics, start, end, interval, funcs, local_days, combine_devices
+    )
+    if is_series:
+        with _gc_paused():
+            return _rows_of(_merge_stale(fetched, funcs), funcs)
+    if len(funcs) == 1:  # the usual case, and a dict literal is the cheapest to build
+        (name,) = funcs
+        return [AggRow(r[2], r[0], r[1], r[3], {name: r[4]}, r[-1]) for r in fetched]
+    names, stop = tuple(funcs), 4 + len(funcs)
+    return [AggRow(r[2], r[0], r[1], r[3], dict(zip(names, r[4:stop])), r[-1]) for r in fetched]  # noqa: B905
+
+
+def series(  # noqa: PLR0917 (the same arguments as aggregate)
+    conn: psycopg.Connection[Any],
+    device_ids: Sequence[str] | None,
+    metrics: Sequence[str] | None,
+    start: datetime,
+    end: datetime,
+    interval: timedelta,
+    funcs: Sequence[Func] = ("avg",),
+    local_days: bool = False,
+    *,
+    combine_devices: bool = False,
+) -> list[AggSeries]:
+    """The answer of :func:`aggregate`, one :class:`AggSeries` per (device, metric).
+
+    Same arguments, same values; ordered by device and metric. Cheaper for long series (no
+    object per bucket): the API's JSON answers and charts use it.
+
+    Raises:
+        ValueError: as :func:`aggregate`.
+    """
+    fetched, is_series = _fetch(
+        conn, device_ids, metrics, start, end, interval, funcs, local_days, combine_devices
+    )
+    if is_series:
+        return _merge_stale(fetched, funcs)
+    return _group_rows(fetched, funcs)
+
+
+def _fetch(  # noqa: PLR0917
+    conn: psycopg.Connection[Any],
+    device_ids: Sequence[str] | None,
+    metrics: Sequence[str] | None,
+    start: datetime,
+    end: datetime,
+    interval: timedelta,
+    funcs: Sequence[Func],
+    local_days: bool,
+    combine_devices: bool,
+) -> tuple[list[Any], bool]:
+    """Check the arguments and run the statement; True when the rows are series rows."""
+    if len(set(funcs)) != len(funcs):
+        raise ValueError(f"aggregate functions repeated in {list(funcs)}")
     unknown = [f for f in funcs if f not in FUNCS]
     if unknown:
         raise ValueError(f"unknown aggregate function(s) {unknown}; use {list(FUNCS)}")
@@ -337,7 +414,6 @@ def aggregate(  # noqa: PLR0917 (positional order agreed with api and analytics)
         raise ValueError(f"empty range: end {end} is not after start {start}")
     interval_sql(interval)  # validates the width
     tier = choose_tier(interval, start, end, local_days=local_days)
-    series = tier is not None and not combine_devices
     query = _query(
         tier,
         interval,
@@ -354,15 +430,11 @@ def aggregate(  # noqa: PLR0917 (positional order agreed with api and analytics)
         "metrics": list(metrics or []),
     }
     # Binary results: timestamps and floats (and arrays of them) decode without parsing text.
+    # Never prepared: a prepared statement may switch to a generic plan, costed without the
+    # device list and range, which scanned every sensor's buckets in the range (~20× slower).
     with conn.cursor(binary=True) as cur:
-        fetched = cur.execute(query, params).fetchall()
-    if series:
-        return _from_series(fetched, funcs)
-    if len(funcs) == 1:  # the usual case, and a dict literal is the cheapest to build
-        (name,) = funcs
-        return [AggRow(r[2], r[0], r[1], r[3], {name: r[4]}, r[-1]) for r in fetched]
-    names, stop = tuple(funcs), 4 + len(funcs)
-    return [AggRow(r[2], r[0], r[1], r[3], dict(zip(names, r[4:stop])), r[-1]) for r in fetched]  # noqa: B905
+        fetched = cur.execute(query, params, prepare=False).fetchall()
+    return fetched, tier is not None and not combine_devices
 
 
 @contextmanager
@@ -386,49 +458,86 @@ def _gc_paused() -> Iterator[None]:
         gc.enable()
 
 
-def _from_series(series: list[Any], funcs: Sequence[str]) -> list[AggRow]:
-    """Rows from series rows (device_id, metric, source, buckets, counts, values…), tier
-    series first, then one single-element raw series per stale bucket."""
-    with _gc_paused():
-        return _build(series, funcs)
-
-
-def _build(series: list[Any], funcs: Sequence[str]) -> list[AggRow]:
-    out: list[AggRow] = []
-    names = tuple(funcs)
-    first_raw = len(series)
-    for i, (device, metric, source, buckets, counts, *values) in enumerate(series):
+def _merge_stale(fetched: list[Any], funcs: Sequence[str]) -> list[AggSeries]:
+    """Series from series rows (device_id, metric, source, buckets, counts, values…): the tier
+    series first, then one single-bucket raw series per stale bucket, which replaces the tier's
+    bucket (and is dropped when its count is 0: the bucket has no readings any more)."""
+    out: list[AggSeries] = []
+    stale: dict[tuple[str, str], list[Any]] = {}
+    for device, metric, source, buckets, counts, *values in fetched:
         if source == RAW:
-            first_raw = i
-            break
-        if len(names) == 1:  # the usual case, and a dict literal is the cheapest to build
-            (name,) = names
-            (vs,) = values
-            out += [
-                AggRow(b, device, metric, c, {name: v}, source)
-                for b, c, v in zip(buckets, counts, vs)  # noqa: B905 (arrays of one series)
-            ]
+            stale.setdefault((device, metric), []).append((buckets[0], counts[0], values))
+            continue
+        n = len(buckets)
+        out.append(
+            AggSeries(
+                device,
+                metric,
+                buckets,
+                counts,
+                dict(zip(funcs, values, strict=True)),
+                [source] * n,
+            )
+        )
+    if not stale:
+        return out
+    by_key = {(s.device_id, s.metric): s for s in out}
+    for key, swaps in stale.items():
+        found = by_key.get(key)
+        if found is None:
+            found = by_key[key] = AggSeries(key[0], key[1], [], [], {f: [] for f in funcs}, [])
+        gone = {bucket for bucket, _, _ in swaps}
+        rows = [
+            (b, c, [found.values[f][i] for f in funcs], src)
+            for i, (b, c, src) in enumerate(
+                zip(found.buckets, found.counts, found.sources, strict=True)
+            )
+            if b not in gone
+        ]
+        rows += [(b, c, [v[0] for v in vs], RAW) for b, c, vs in swaps if c > 0]
+        rows.sort(key=lambda r: r[0])
+        found.buckets = [r[0] for r in rows]
+        found.counts = [r[1] for r in rows]
+        found.values = {f: [r[2][i] for r in rows] for i, f in enumerate(funcs)}
+        found.sources = [r[3] for r in rows]
+    return sorted(
+        (s for s in by_key.values() if s.buckets), key=lambda s: (s.device_id or "", s.metric)
+    )
+
+
+def _rows_of(series: list[AggSeries], funcs: Sequence[str]) -> list[AggRow]:
+    """One :class:`AggRow` per bucket of each series, in order."""
+    out: list[AggRow] = []
+    for s in series:
+        if len(funcs) == 1:  # the usual case, and a dict literal is the cheapest to build
+            (name,) = funcs
+            dicts = [{name: v} for v in s.values[name]]
+        elif funcs:
+            dicts = [dict(zip(funcs, vs)) for vs in zip(*s.values.values())]  # noqa: B905
         else:
-            out += [
-                AggRow(b, device, metric, c, dict(zip(names, vs)), source)  # noqa: B905
-                for b, c, *vs in zip(buckets, counts, *values)  # noqa: B905
-            ]
-    if first_raw < len(series):
-        out = _swap_in_stale(out, series[first_raw:], names)
+            dicts = [{} for _ in s.counts]
+        # map() calls AggRow without a Python-level loop body: ~10 % less per row.
+        out += map(
+            AggRow, s.buckets, repeat(s.device_id), repeat(s.metric), s.counts, dicts, s.sources
+        )
     return out
 
 
-def _swap_in_stale(rows: list[AggRow], raw: list[Any], names: tuple[str, ...]) -> list[AggRow]:
-    """Replace tier rows of stale buckets by their raw rows (usually there are none)."""
-    stale = {(r[0], r[1], r[3][0]) for r in raw}
-    kept = [r for r in rows if (r.device_id, r.metric, r.bucket) not in stale]
-    kept += [
-        AggRow(r[3][0], r[0], r[1], r[4][0], {n: v[0] for n, v in zip(names, r[5:])}, r[2])  # noqa: B905
-        for r in raw
-        if r[4][0] > 0
-    ]
-    kept.sort(key=lambda r: (r.device_id or "", r.metric, r.bucket))
-    return kept
+def _group_rows(fetched: list[Any], funcs: Sequence[str]) -> list[AggSeries]:
+    """Series from one row per bucket (device_id, metric, bucket, count, values…, source),
+    ordered by device, metric and bucket."""
+    out: list[AggSeries] = []
+    current: AggSeries | None = None
+    for device, metric, bucket, count, *rest in fetched:
+        if current is None or current.device_id != device or current.metric != metric:
+            current = AggSeries(device, metric, [], [], {f: [] for f in funcs}, [])
+            out.append(current)
+        current.buckets.append(bucket)
+        current.counts.append(count)
+        for f, v in zip(funcs, rest):  # noqa: B905 (the source follows the values)
+            current.values[f].append(v)
+        current.sources.append(rest[-1])
+    return out
 
 
 # count is bigint; avg guards the empty stale buckets (count 0) that only mark a swap-out.
@@ -471,4 +580,15 @@ def latest(
     return [LatestRow(str(d), str(m), ts, float(v), int(q)) for d, m, ts, v, q in rows]
 
 
-__all__ = ["FUNCS", "LOCAL_TZ", "RAW", "AggRow", "Func", "LatestRow", "aggregate", "latest"]
+__all__ = [
+    "FUNCS",
+    "LOCAL_TZ",
+    "RAW",
+    "AggRow",
+    "AggSeries",
+    "Func",
+    "LatestRow",
+    "aggregate",
+    "latest",
+    "series",
+]

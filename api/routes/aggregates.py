@@ -5,7 +5,6 @@ import io
 import json
 import math
 from collections.abc import Sequence
-from itertools import groupby
 from typing import Annotated, Any, Final, Literal
 
 from fastapi import APIRouter, Query, Request, Response
@@ -31,7 +30,7 @@ from api.problems import invalid, too_large
 from api.routes.common import ERRORS, NOT_FOUND
 from core.metrics import METRICS
 from store import catalog, queries
-from store.queries import AggRow
+from store.queries import AggRow, AggSeries
 
 router = APIRouter(prefix=PREFIX, tags=["aggregates"], responses=ERRORS)
 
@@ -119,11 +118,13 @@ async def aggregates(  # noqa: PLR0917 (one parameter per query option)
                 f"{buckets} buckets x {series} series exceeds {cfg.aggregate_max_points} points;"
                 " use a longer interval, a shorter range or fewer series",
             )
-        rows: list[AggRow] = []
+        # Files are a row per bucket; the JSON answer is series of points, read as columns.
+        helper = queries.aggregate if fmt in {"csv", "ndjson"} else queries.series
+        found: list[Any] = []
         if ids:
             try:
-                rows = await state.db.run_sync(
-                    queries.aggregate,
+                found = await state.db.run_sync(
+                    helper,
                     ids,
                     mets,
                     start,
@@ -136,9 +137,9 @@ async def aggregates(  # noqa: PLR0917 (one parameter per query option)
             except ValueError as exc:  # the store refuses what the checks above let through
                 raise invalid("query", "interval", str(exc)) from None
         if fmt == "csv":
-            return _csv(rows, chosen).encode()
+            return _csv(found, chosen).encode()
         if fmt == "ndjson":
-            return _ndjson(rows, chosen).encode()
+            return _ndjson(found, chosen).encode()
         return (
             Aggregates(
                 start=start,
@@ -146,7 +147,7 @@ async def aggregates(  # noqa: PLR0917 (one parameter per query option)
                 interval_s=int(width.total_seconds()),
                 align=align,
                 funcs=list(chosen),
-                series=_series(rows, chosen),
+                series=[_series(s, chosen) for s in found],
             )
             .model_dump_json(exclude_unset=True)
             .encode()
@@ -155,26 +156,20 @@ async def aggregates(  # noqa: PLR0917 (one parameter per query option)
     return Response(await state.responses.get_or_compute(key, compute), media_type=media)
 
 
-def _point(row: AggRow, funcs: Sequence[str]) -> Point:
-    fields: dict[str, Any] = {"bucket": row.bucket, "count": row.count}
-    fields.update((f, row.values[f]) for f in funcs if f != "count")
-    return Point.model_construct(**fields)
-
-
-def _series(rows: list[AggRow], funcs: Sequence[str]) -> list[Series]:
-    out = []
-    for (device_id, metric), group in groupby(rows, key=lambda r: (r.device_id, r.metric)):
-        items = list(group)
-        out.append(
-            Series(
-                device_id=device_id,
-                metric=metric,
-                unit=METRICS[metric].unit if metric in METRICS else "",
-                source=sorted({s for r in items for s in r.source.split("+")}),
-                points=[_point(r, funcs) for r in items],
-            )
-        )
-    return out
+def _series(found: AggSeries, funcs: Sequence[str]) -> Series:
+    extra = [f for f in funcs if f != "count"]
+    columns = [found.values[f] for f in extra]
+    points = [
+        Point.model_construct(bucket=b, count=c, **dict(zip(extra, vs, strict=True)))
+        for b, c, *vs in zip(found.buckets, found.counts, *columns, strict=True)
+    ]
+    return Series(
+        device_id=found.device_id,
+        metric=found.metric,
+        unit=METRICS[found.metric].unit if found.metric in METRICS else "",
+        source=sorted({s for src in set(found.sources) for s in src.split("+")}),
+        points=points,
+    )
 
 
 def _csv(rows: list[AggRow], funcs: Sequence[str]) -> str:
