@@ -326,7 +326,9 @@ def report(
             f"`python bench/storage_bench.py --sensors {args.sensors} --days {args.days}"
             f" --repeat {args.repeat}` — {args.sensors:,} sensors × {args.days} days of 1-minute"
             f" pm25 readings, {versions}. Query times are end to end from Python"
-            " (psycopg, rows fetched and turned into result objects), p50/p95 over"
+            " (psycopg, rows fetched and turned into the helper's result: `AggSeries` columns"
+            " from `queries.series`, which the API's JSON answers use, or one `AggRow` per bucket"
+            " from `queries.aggregate`), p50/p95 over"
             f" {args.repeat} runs after {WARMUP} warm-ups (caches filled; see `WARMUP`);"
             " raw answers are the same question over"
             " `readings` with `time_bucket` (fewer runs when they take seconds). " + judged
