@@ -7,8 +7,10 @@ therefore always equals a fresh ``GROUP BY time_bucket(…)`` over ``readings`` 
 rounding). Each row says where it came from in ``source``.
 
 Per-device answers from a tier leave the server as one row per series (arrays of buckets,
-counts and values) and become :class:`AggRow` objects here: a 30-day hourly series of 10
-sensors is 7,200 buckets, and as rows they cost more to sort, send and decode than to read.
+counts and values): a 30-day hourly series of 10 sensors is 7,200 buckets, and as rows they
+cost more to sort, send and decode than to read. :func:`series` hands them over as columns
+(:class:`AggSeries`); :func:`aggregate` builds one :class:`AggRow` per bucket from them.
+docs/storage.md has the measurements behind each choice here.
 """
 
 from __future__ import annotations
