@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import psycopg
 import pytest
 
 from dothi.stack import LocalStack
+from ingest import consumer
 from tests.helpers import (
     count,
     discard_session,
@@ -243,6 +245,32 @@ def test_latest_values_follow_ingest(stack: LocalStack, fresh_db_url: str, uid: 
             "SELECT ts, value FROM latest WHERE device_id = %s AND metric = 'pm25'", (dev,)
         ).fetchone()
     assert row == (NOW, 30.0)  # the late reading did not overwrite the newer one
+
+
+def test_an_idle_worker_wakes_for_a_single_message(
+    stack: LocalStack, fresh_db_url: str, uid: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The worker's idle wait is only there to notice a stop; a message must wake it at once,
+    # not when the wait runs out. With the wait made far longer than wait_for's patience, a
+    # worker that waited it out would fail here (it did: messages sat for up to 250 ms).
+    monkeypatch.setattr(consumer, "IDLE_POLL_S", 30.0)
+    settings = ingest_settings(stack, fresh_db_url, uid, ingest_batch_size=1000)
+    dev = f"iw-{uid}"
+    topic = f"dothi/v1/devices/{dev}/up"
+    with running_worker(settings) as worker, publisher(stack.mosquitto.url("admin")) as pub:
+        for i in range(3):  # one at a time, each after the worker has gone idle again
+            pub(topic, native(NOW - timedelta(seconds=i), pm25=i))
+            wait_for(partial(acked, worker, i + 1), 10, f"message {i} acked")
+        # The usual poll again, and a message to end the long wait: the stop is noticed soon.
+        monkeypatch.setattr(consumer, "IDLE_POLL_S", 0.25)
+        pub(topic, native(NOW - timedelta(seconds=3), pm25=3))
+        wait_for(partial(acked, worker, 4), what="the last message acked")
+    assert count(fresh_db_url, "SELECT count(*) FROM readings") == 4
+    discard_session(stack, settings.ingest_client_id + "-0")
+
+
+def acked(worker: consumer.IngestWorker, n: int) -> bool:
+    return worker.stats.acked == n
 
 
 def test_timer_flush_when_the_batch_is_larger_than_the_inflight_window(
