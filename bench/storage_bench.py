@@ -201,8 +201,8 @@ def questions(conn: Conn, sensors: int, days: int, repeat: int, loads: list[floa
             raise SystemExit(f"expected answers from tier {want}, got {got}")
 
     check_source(queries.aggregate(conn, one, ["pm25"], start, END, hour), "1h")
-    # Each series question twice: as columns (queries.series, what the API's JSON answers and
-    # charts read) and as one AggRow object per bucket (queries.aggregate: analytics, files).
+    # Each series question twice: as columns (queries.series, what the API's /aggregates and
+    # charts read) and as one AggRow object per bucket (queries.aggregate: analytics).
     for label, ids, target in ((f"1 sensor, {days}-day hourly avg", one, 3),
                                (f"10 sensors, {days}-day hourly avg", ten, 10)):  # fmt: skip
         ask = partial(queries.series, conn, ids, ["pm25"], start, END, hour)
@@ -327,7 +327,7 @@ def report(
             f" --repeat {args.repeat}` — {args.sensors:,} sensors × {args.days} days of 1-minute"
             f" pm25 readings, {versions}. Query times are end to end from Python"
             " (psycopg, rows fetched and turned into the helper's result: `AggSeries` columns"
-            " from `queries.series`, which the API's JSON answers use, or one `AggRow` per bucket"
+            " from `queries.series`, which the API's `/aggregates` uses, or one `AggRow` per bucket"
             " from `queries.aggregate`), p50/p95 over"
             f" {args.repeat} runs after {WARMUP} warm-ups (caches filled; see `WARMUP`);"
             " raw answers are the same question over"

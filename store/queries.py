@@ -380,7 +380,7 @@ def series(  # noqa: PLR0917 (the same arguments as aggregate)
     """The answer of :func:`aggregate`, one :class:`AggSeries` per (device, metric).
 
     Same arguments, same values; ordered by device and metric. Cheaper for long series (no
-    object per bucket): the API's JSON answers and charts use it.
+    object per bucket): the API's `/aggregates` (JSON, CSV, NDJSON) and charts use it.
 
     Raises:
         ValueError: as :func:`aggregate`.

@@ -1,11 +1,12 @@
-"""Aggregates over any interval, from the right rollup tier (store.queries.aggregate)."""
+"""Aggregates over any interval, from the right rollup tier (store.queries.series)."""
 
 import csv
 import io
 import json
 import math
-from collections.abc import Sequence
-from typing import Annotated, Any, Final, Literal
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Annotated, Final, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 
@@ -30,7 +31,7 @@ from api.problems import invalid, too_large
 from api.routes.common import ERRORS, NOT_FOUND
 from core.metrics import METRICS
 from store import catalog, queries
-from store.queries import AggRow, AggSeries
+from store.queries import AggSeries
 
 router = APIRouter(prefix=PREFIX, tags=["aggregates"], responses=ERRORS)
 
@@ -118,13 +119,12 @@ async def aggregates(  # noqa: PLR0917 (one parameter per query option)
                 f"{buckets} buckets x {series} series exceeds {cfg.aggregate_max_points} points;"
                 " use a longer interval, a shorter range or fewer series",
             )
-        # Files are a row per bucket; the JSON answer is series of points, read as columns.
-        helper = queries.aggregate if fmt in {"csv", "ndjson"} else queries.series
-        found: list[Any] = []
+        # Read as columns (no object per bucket); each format walks them bucket by bucket.
+        found: list[AggSeries] = []
         if ids:
             try:
                 found = await state.db.run_sync(
-                    helper,
+                    queries.series,
                     ids,
                     mets,
                     start,
@@ -156,48 +156,61 @@ async def aggregates(  # noqa: PLR0917 (one parameter per query option)
     return Response(await state.responses.get_or_compute(key, compute), media_type=media)
 
 
+def _buckets(
+    found: list[AggSeries], extra: Sequence[str]
+) -> Iterator[tuple[AggSeries, datetime, int, list[float | None]]]:
+    """Each bucket of each series: (series, bucket, count, the ``extra`` values in order)."""
+    for one in found:
+        columns = [one.values[f] for f in extra]
+        for b, c, *vs in zip(one.buckets, one.counts, *columns, strict=True):
+            yield one, b, c, vs
+
+
+def _unit(metric: str) -> str:
+    return METRICS[metric].unit if metric in METRICS else ""
+
+
 def _series(found: AggSeries, funcs: Sequence[str]) -> Series:
     extra = [f for f in funcs if f != "count"]
-    columns = [found.values[f] for f in extra]
-    points = [
-        Point.model_construct(bucket=b, count=c, **dict(zip(extra, vs, strict=True)))
-        for b, c, *vs in zip(found.buckets, found.counts, *columns, strict=True)
-    ]
     return Series(
         device_id=found.device_id,
         metric=found.metric,
-        unit=METRICS[found.metric].unit if found.metric in METRICS else "",
+        unit=_unit(found.metric),
         source=sorted({s for src in set(found.sources) for s in src.split("+")}),
-        points=points,
+        points=[
+            Point.model_construct(None, bucket=b, count=c, **dict(zip(extra, vs, strict=True)))
+            for _, b, c, vs in _buckets([found], extra)
+        ],
     )
 
 
-def _csv(rows: list[AggRow], funcs: Sequence[str]) -> str:
+def _csv(found: list[AggSeries], funcs: Sequence[str]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     extra = [f for f in funcs if f != "count"]
     w.writerow(["bucket", "device_id", "metric", "unit", "count", *extra])
-    for r in rows:
-        unit = METRICS[r.metric].unit if r.metric in METRICS else ""
-        vals = [_num(r.values.get(f)) for f in extra]
-        w.writerow([r.bucket.isoformat(), r.device_id or "", r.metric, unit, r.count, *vals])
+    for one, b, c, vs in _buckets(found, extra):
+        w.writerow(
+            [b.isoformat(), one.device_id or "", one.metric, _unit(one.metric), c]
+            + [_num(v) for v in vs]
+        )
     return buf.getvalue()
 
 
-def _ndjson(rows: list[AggRow], funcs: Sequence[str]) -> str:
+def _ndjson(found: list[AggSeries], funcs: Sequence[str]) -> str:
     extra = [f for f in funcs if f != "count"]
     lines = [
         json.dumps(
             {
-                "bucket": r.bucket.isoformat(),
-                "device_id": r.device_id,
-                "metric": r.metric,
-                "count": r.count,
-                **{f: r.values.get(f) for f in extra},
+                "bucket": b.isoformat(),
+                "device_id": one.device_id,
+                "metric": one.metric,
+                "count": c,
+                **dict(zip(extra, vs, strict=True)),
             },
             ensure_ascii=False,
         )
-        for r in rows
+        for one, b, c, vs in _buckets(found, extra)
     ]
     return "".join(line + "\n" for line in lines)
 
